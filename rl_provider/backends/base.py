@@ -1,0 +1,75 @@
+"""The backend contract: methods named after the SageMaker API, taking its keyword arguments.
+
+``backend.create_training_job(**estimator.training_request(name))`` works on every backend, the
+way a boto3 client takes the same dict. Descriptions come back as the typed classes of
+``rl_provider.core.jobs`` (their ``to_api()`` is SageMaker's response dict).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from rl_provider.core.jobs import (
+    EndpointDescription,
+    ModelDescription,
+    TrainingJobDescription,
+)
+
+
+@runtime_checkable
+class TrainingBackend(Protocol):
+    """What ``RLEstimator.fit()`` and the training operator need."""
+
+    #: Seconds between two polls of a job's state that suit this backend.
+    poll_interval: float
+
+    @property
+    def region(self) -> str | None: ...
+
+    def default_output_path(self) -> str: ...
+
+    def upload_code(self, archive: Path, uri: str) -> str: ...
+
+    def create_training_job(self, **request: Any) -> dict[str, Any]: ...
+
+    def describe_training_job(self, name: str) -> TrainingJobDescription: ...
+
+    def stop_training_job(self, name: str) -> None: ...
+
+    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]: ...
+
+    def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]: ...
+
+
+@runtime_checkable
+class Backend(TrainingBackend, Protocol):
+    """The whole contract: training, models and endpoints."""
+
+    def create_model(self, **request: Any) -> dict[str, Any]: ...
+
+    def describe_model(self, name: str) -> ModelDescription: ...
+
+    def delete_model(self, name: str) -> None: ...
+
+    def create_endpoint_config(self, **request: Any) -> dict[str, Any]: ...
+
+    def create_endpoint(self, **request: Any) -> dict[str, Any]: ...
+
+    def update_endpoint(self, **request: Any) -> dict[str, Any]: ...
+
+    def describe_endpoint(self, name: str) -> EndpointDescription: ...
+
+    def delete_endpoint(self, name: str) -> None: ...
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
+
+
+class AsyncTrainingBackend(Protocol):
+    """The async twin used by triggers: never blocks the event loop."""
+
+    async def describe_training_job(self, name: str) -> TrainingJobDescription: ...
+
+    async def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]: ...
+
+    async def describe_endpoint(self, name: str) -> EndpointDescription: ...

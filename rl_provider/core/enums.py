@@ -1,0 +1,125 @@
+"""Closed sets of values: toolkits, frameworks and the job/endpoint state machines.
+
+Strings are accepted wherever an enum is, and coerced once with ``coerce()``. Each state enum
+owns its ``is_terminal()`` / ``is_failure()``: no other module lists states.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from rl_provider.exceptions import RLConfigError
+
+
+class _CoercibleEnum(StrEnum):
+    @classmethod
+    def coerce(cls, value: object, *, argument: str) -> Self:
+        """Return the member for ``value`` (a member or its string, case-insensitive)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            for member in cls:
+                if value.lower() in (member.value.lower(), member.name.lower()):
+                    return member
+        valid = ", ".join(repr(member.value) for member in cls)
+        raise RLConfigError(
+            f"Invalid {argument} {value!r}: valid values are {valid} "
+            f"(pass one of them or {cls.__name__}.<NAME>)."
+        )
+
+
+class RLToolkit(_CoercibleEnum):
+    """RL toolkit the training code uses (``sagemaker.rl.RLToolkit``)."""
+
+    COACH = "coach"
+    RAY = "ray"
+
+
+class RLFramework(_CoercibleEnum):
+    """Deep-learning framework under the toolkit (``sagemaker.rl.RLFramework``)."""
+
+    TENSORFLOW = "tensorflow"
+    MXNET = "mxnet"
+    PYTORCH = "pytorch"
+
+
+class TrainingJobStatus(StrEnum):
+    """``TrainingJobStatus`` of DescribeTrainingJob."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+    def is_terminal(self) -> bool:
+        return self in (
+            TrainingJobStatus.COMPLETED,
+            TrainingJobStatus.FAILED,
+            TrainingJobStatus.STOPPED,
+        )
+
+    def is_failure(self) -> bool:
+        """A Failed or Stopped job fails the task that waited for it."""
+        return self in (TrainingJobStatus.FAILED, TrainingJobStatus.STOPPED)
+
+
+class SecondaryStatus(StrEnum):
+    """``SecondaryStatus`` of DescribeTrainingJob (every value the SageMaker API documents)."""
+
+    STARTING = "Starting"
+    LAUNCHING_ML_INSTANCES = "LaunchingMLInstances"
+    PREPARING_TRAINING_STACK = "PreparingTrainingStack"
+    DOWNLOADING = "Downloading"
+    DOWNLOADING_TRAINING_IMAGE = "DownloadingTrainingImage"
+    TRAINING = "Training"
+    UPLOADING = "Uploading"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    INTERRUPTED = "Interrupted"
+    MAX_WAIT_TIME_EXCEEDED = "MaxWaitTimeExceeded"
+    UPDATING = "Updating"
+    RESTARTING = "Restarting"
+    PENDING = "Pending"
+
+    def is_terminal(self) -> bool:
+        return self in (
+            SecondaryStatus.COMPLETED,
+            SecondaryStatus.FAILED,
+            SecondaryStatus.STOPPED,
+            SecondaryStatus.MAX_RUNTIME_EXCEEDED,
+            SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
+        )
+
+    def is_failure(self) -> bool:
+        return self.is_terminal() and self is not SecondaryStatus.COMPLETED
+
+
+class EndpointStatus(StrEnum):
+    """``EndpointStatus`` of DescribeEndpoint."""
+
+    OUT_OF_SERVICE = "OutOfService"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SYSTEM_UPDATING = "SystemUpdating"
+    ROLLING_BACK = "RollingBack"
+    IN_SERVICE = "InService"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
+
+    def is_terminal(self) -> bool:
+        return self in (
+            EndpointStatus.IN_SERVICE,
+            EndpointStatus.FAILED,
+            EndpointStatus.OUT_OF_SERVICE,
+            EndpointStatus.UPDATE_ROLLBACK_FAILED,
+        )
+
+    def is_failure(self) -> bool:
+        """OutOfService counts as failed: the endpoint cannot serve (DESIGN section 3)."""
+        return self.is_terminal() and self is not EndpointStatus.IN_SERVICE

@@ -1,0 +1,91 @@
+"""The whole rl_provider error hierarchy.
+
+::
+
+    RLProviderError
+     +-- RLConfigError (ValueError)          bad user input, raised before anything is created
+     |    +-- RLMissingArgumentError (AttributeError)      SDK: "Please provide `toolkit`..."
+     |    +-- RLUnsupportedCombinationError (AttributeError) SDK: "Provided `coach-1.6.0`..."
+     |    +-- ImageNotFoundError                           no image for region/version/processor
+     +-- BackendError                        a backend could not do what was asked
+     |    +-- JobNotFoundError (LookupError)
+     |    +-- ModelNotFoundError (LookupError)
+     |    +-- EndpointNotFoundError (LookupError)
+     |    +-- ResourceExistsError            a model/endpoint of that name exists and differs
+     +-- JobFailedError                      a training job ended Failed or Stopped
+
+The two SDK-compatible errors also subclass ``AttributeError`` because
+``sagemaker.rl.RLEstimator`` raised ``AttributeError`` for them and user code catches that.
+Every error keeps its constructor arguments in ``args`` so it pickles (Airflow sends errors
+across processes).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "EndpointNotFoundError",
+    "ImageNotFoundError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "ModelNotFoundError",
+    "RLConfigError",
+    "RLMissingArgumentError",
+    "RLProviderError",
+    "RLUnsupportedCombinationError",
+    "ResourceExistsError",
+]
+
+
+class RLProviderError(Exception):
+    """Base class of every error rl_provider raises on purpose."""
+
+
+class RLConfigError(RLProviderError, ValueError):
+    """Bad user input: a value, what is allowed, and the fix. Raised before anything is created."""
+
+
+class RLMissingArgumentError(RLConfigError, AttributeError):
+    """Neither an image nor the toolkit/toolkit_version/framework triple was given."""
+
+
+class RLUnsupportedCombinationError(RLConfigError, AttributeError):
+    """The toolkit, version and framework are not a combination any image supports."""
+
+
+class ImageNotFoundError(RLConfigError):
+    """No image exists for the region, version or processor asked for."""
+
+
+class BackendError(RLProviderError):
+    """A backend could not carry out a request."""
+
+
+class JobNotFoundError(BackendError, LookupError):
+    """No training job of that name exists on the backend."""
+
+
+class ModelNotFoundError(BackendError, LookupError):
+    """No model of that name exists on the backend."""
+
+
+class EndpointNotFoundError(BackendError, LookupError):
+    """No endpoint (or endpoint config) of that name exists on the backend."""
+
+
+class ResourceExistsError(BackendError):
+    """A resource of that name exists with a different definition."""
+
+
+class JobFailedError(RLProviderError):
+    """A training job ended ``Failed`` or ``Stopped``."""
+
+    def __init__(self, job_name: str, status: str, failure_reason: str | None = None) -> None:
+        super().__init__(job_name, status, failure_reason)
+        self.job_name = job_name
+        self.status = status
+        self.failure_reason = failure_reason
+
+    def __str__(self) -> str:
+        reason = f": {self.failure_reason}" if self.failure_reason else ""
+        return f"Training job {self.job_name} ended {self.status}{reason}"

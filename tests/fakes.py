@@ -1,0 +1,76 @@
+"""A test double of the backend *contract* (like httpx's MockTransport): an in-memory backend.
+
+It implements ``rl_provider.backends.base.TrainingBackend`` so estimator code paths run for real;
+it never stands in for one of our backends' internals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rl_provider.core.jobs import TrainingJobDescription
+from rl_provider.exceptions import JobNotFoundError
+
+
+class InMemoryBackend:
+    poll_interval = 0.0
+
+    def __init__(self, region: str | None = "us-west-2", store: Path | None = None) -> None:
+        self._region = region
+        self.store = store
+        self.requests: dict[str, dict[str, Any]] = {}
+        self.uploads: dict[str, Path] = {}
+        self.jobs: dict[str, TrainingJobDescription] = {}
+
+    @property
+    def region(self) -> str | None:
+        return self._region
+
+    def default_output_path(self) -> str:
+        return "s3://default-bucket/"
+
+    def upload_code(self, archive: Path, uri: str) -> str:
+        assert self.store is not None
+        copy = self.store / f"upload-{len(self.uploads)}.tar.gz"
+        shutil.copyfile(archive, copy)
+        self.uploads[uri] = copy
+        return uri
+
+    def add_job(self, api: dict[str, Any]) -> TrainingJobDescription:
+        now = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+        data = {"CreationTime": now, **api}
+        description = TrainingJobDescription.from_api(data)
+        self.jobs[description.training_job_name] = description
+        return description
+
+    def create_training_job(self, **request: Any) -> dict[str, Any]:
+        name = request["TrainingJobName"]
+        self.requests[name] = request
+        output = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        self.add_job(
+            {
+                **request,
+                "TrainingJobStatus": "Completed",
+                "SecondaryStatus": "Completed",
+                "ModelArtifacts": {"S3ModelArtifacts": f"{output}/{name}/output/model.tar.gz"},
+            }
+        )
+        return {"TrainingJobArn": f"arn:aws:sagemaker:us-west-2:000000000000:training-job/{name}"}
+
+    def describe_training_job(self, name: str) -> TrainingJobDescription:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            raise JobNotFoundError(name) from None
+
+    def stop_training_job(self, name: str) -> None:
+        self.describe_training_job(name)
+
+    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        return [], cursor
+
+    def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
+        return {}
