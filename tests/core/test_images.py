@@ -52,14 +52,14 @@ def _expected(account: str, region: str, repository: str, tag: str) -> str:
     return f"{account}.dkr.ecr.{region}.{domain}/{repository}:{tag}"
 
 
-def _skipped_case() -> list[Any]:
-    return [pytest.param(None, None, None, None, None, marks=pytest.mark.skip(reason=NO_REFERENCE))]
+def _skipped_case(arity: int) -> list[Any]:
+    return [pytest.param(*[None] * arity, marks=pytest.mark.skip(reason=NO_REFERENCE))]
 
 
 def _rl_cases() -> list[Any]:
     """Every version x region x processor of the RL tables, from the SDK's JSON files."""
     if not REFERENCE_DIR.is_dir():
-        return _skipped_case()
+        return _skipped_case(5)
     cases = []
     for framework in RL_TABLES:
         for version, entry in _reference(framework)["versions"].items():
@@ -80,7 +80,7 @@ def _rl_cases() -> list[Any]:
 def _inference_cases() -> list[Any]:
     """Serving images: every version and alias, every Python, cpu and gpu, in two regions."""
     if not REFERENCE_DIR.is_dir():
-        return _skipped_case()
+        return _skipped_case(6)
     cases = []
     for framework in ("tensorflow", "mxnet", "pytorch"):
         config = _reference(framework)["inference"]

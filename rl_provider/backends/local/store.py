@@ -1,0 +1,336 @@
+"""The local backend's state: one SQLite database (WAL) under the home, shared by processes.
+
+Workers, the triggerer, runners and the CLI read and write it at once. Every state change is one
+``BEGIN IMMEDIATE`` transaction; a compare-and-set on the status keeps a late writer from
+overwriting a terminal state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
+from rl_provider.exceptions import JobNotFoundError, ResourceExistsError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS training_jobs (
+    name TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    secondary_status TEXT NOT NULL,
+    failure_reason TEXT,
+    model_artifacts TEXT,
+    creation_time REAL NOT NULL,
+    training_start_time REAL,
+    training_end_time REAL,
+    last_modified_time REAL NOT NULL,
+    runner_pid INTEGER,
+    runner_started REAL,
+    entry_pid INTEGER,
+    stop_grace REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    job TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    start_time REAL NOT NULL,
+    end_time REAL,
+    message TEXT,
+    PRIMARY KEY (job, seq)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    timestamp REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_job ON metrics (job, name, id);
+CREATE TABLE IF NOT EXISTS kv (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    creation_time REAL NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+"""
+
+_NON_TERMINAL = tuple(s.value for s in TrainingJobStatus if not s.is_terminal())
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """``home``, else ``RL_PROVIDER_HOME``, else ``$AIRFLOW_HOME/rl_provider``, else ~."""
+    if home:
+        return Path(home).expanduser().resolve()
+    if os.environ.get("RL_PROVIDER_HOME"):
+        return Path(os.environ["RL_PROVIDER_HOME"]).expanduser().resolve()
+    if os.environ.get("AIRFLOW_HOME"):
+        return (Path(os.environ["AIRFLOW_HOME"]).expanduser() / "rl_provider").resolve()
+    return (Path.home() / ".rl_provider").resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    name: str
+    request: dict[str, Any]
+    status: TrainingJobStatus
+    secondary_status: SecondaryStatus
+    failure_reason: str | None
+    model_artifacts: str | None
+    creation_time: float
+    training_start_time: float | None
+    training_end_time: float | None
+    last_modified_time: float
+    runner_pid: int | None
+    runner_started: float | None
+    entry_pid: int | None
+    stop_grace: float
+
+
+class LocalStore:
+    """Typed access to the database; one connection per thread."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = home / "state.db"
+        self._local = threading.local()
+        home.mkdir(parents=True, exist_ok=True)
+        self._connection().executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=60000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # ------------------------------------------------------------------------------ jobs
+    def insert_job(self, name: str, request: Mapping[str, Any], stop_grace: float) -> None:
+        now = time.time()
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM training_jobs WHERE name = ?", (name,)).fetchone():
+                raise ResourceExistsError(
+                    f"Training job {name!r} already exists: training job names must be unique "
+                    "(SageMaker rule); pick another name or attach to it."
+                )
+            db.execute(
+                "INSERT INTO training_jobs (name, request, status, secondary_status, "
+                "creation_time, last_modified_time, stop_grace) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    json.dumps(request),
+                    TrainingJobStatus.IN_PROGRESS.value,
+                    SecondaryStatus.STARTING.value,
+                    now,
+                    now,
+                    stop_grace,
+                ),
+            )
+            db.execute(
+                "INSERT INTO transitions (job, seq, status, start_time, message) "
+                "VALUES (?, 0, ?, ?, ?)",
+                (name, SecondaryStatus.STARTING.value, now, "Preparing the instances for training"),
+            )
+
+    def set_runner(self, name: str, pid: int, started: float) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE training_jobs SET runner_pid = ?, runner_started = ? WHERE name = ?",
+                (pid, started, name),
+            )
+
+    def set_entry_pid(self, name: str, pid: int | None) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE training_jobs SET entry_pid = ? WHERE name = ?", (pid, name))
+
+    def get_job(self, name: str) -> JobRow:
+        row = (
+            self._connection()
+            .execute("SELECT * FROM training_jobs WHERE name = ?", (name,))
+            .fetchone()
+        )
+        if row is None:
+            raise JobNotFoundError(
+                f"Training job {name!r} not found in {self.home} "
+                "(check the name, or the home: RL_PROVIDER_HOME / the rl connection's 'home')."
+            )
+        return _job_row(row)
+
+    def list_jobs(self, status: str | None = None, limit: int | None = None) -> list[JobRow]:
+        sql = "SELECT * FROM training_jobs"
+        args: list[Any] = []
+        if status:
+            sql += " WHERE status = ?"
+            args.append(status)
+        sql += " ORDER BY creation_time DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_job_row(r) for r in self._connection().execute(sql, args)]
+
+    def transition(
+        self,
+        name: str,
+        secondary: SecondaryStatus,
+        message: str,
+        *,
+        status: TrainingJobStatus | None = None,
+        failure_reason: str | None = None,
+        model_artifacts: str | None = None,
+        only_if_active: bool = True,
+    ) -> bool:
+        """Close the open transition and open ``secondary``; False if the job already ended."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT status, training_start_time FROM training_jobs WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise JobNotFoundError(f"Training job {name!r} not found in {self.home}.")
+            if only_if_active and row["status"] not in _NON_TERMINAL:
+                return False
+            seq = db.execute(
+                "SELECT COALESCE(MAX(seq), -1) FROM transitions WHERE job = ?", (name,)
+            ).fetchone()[0]
+            db.execute(
+                "UPDATE transitions SET end_time = ? "
+                "WHERE job = ? AND seq = ? AND end_time IS NULL",
+                (now, name, seq),
+            )
+            terminal = secondary.is_terminal()
+            db.execute(
+                "INSERT INTO transitions (job, seq, status, start_time, end_time, message) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, seq + 1, secondary.value, now, now if terminal else None, message),
+            )
+            updates = {"secondary_status": secondary.value, "last_modified_time": now}
+            if status is not None:
+                updates["status"] = status.value
+            if failure_reason is not None:
+                updates["failure_reason"] = failure_reason[:1024]  # SageMaker's limit
+            if model_artifacts is not None:
+                updates["model_artifacts"] = model_artifacts
+            if secondary is SecondaryStatus.TRAINING and row["training_start_time"] is None:
+                updates["training_start_time"] = now
+            if terminal:
+                updates["training_end_time"] = now
+            assignments = ", ".join(f"{key} = ?" for key in updates)
+            db.execute(
+                f"UPDATE training_jobs SET {assignments} WHERE name = ?",
+                (*updates.values(), name),
+            )
+            return True
+
+    def transitions(self, name: str) -> list[sqlite3.Row]:
+        return list(
+            self._connection().execute(
+                "SELECT status, start_time, end_time, message FROM transitions "
+                "WHERE job = ? ORDER BY seq",
+                (name,),
+            )
+        )
+
+    # --------------------------------------------------------------------------- metrics
+    def add_metrics(self, name: str, points: list[tuple[str, float, float]]) -> None:
+        if not points:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO metrics (job, name, value, timestamp) VALUES (?, ?, ?, ?)",
+                [(name, metric, value, ts) for metric, value, ts in points],
+            )
+
+    def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
+        series: dict[str, list[tuple[float, float]]] = {}
+        for row in self._connection().execute(
+            "SELECT name, value, timestamp FROM metrics WHERE job = ? ORDER BY id", (name,)
+        ):
+            series.setdefault(row["name"], []).append((row["timestamp"], row["value"]))
+        return series
+
+    def final_metrics(self, name: str) -> list[sqlite3.Row]:
+        return list(
+            self._connection().execute(
+                "SELECT name, value, timestamp FROM metrics WHERE id IN "
+                "(SELECT MAX(id) FROM metrics WHERE job = ? GROUP BY name) ORDER BY name",
+                (name,),
+            )
+        )
+
+    # -------------------------------------------------------- models, endpoint configs, endpoints
+    def put(self, kind: str, name: str, body: Mapping[str, Any], *, replace: bool = False) -> None:
+        with self._transaction() as db:
+            exists = db.execute(
+                "SELECT 1 FROM kv WHERE kind = ? AND name = ?", (kind, name)
+            ).fetchone()
+            if exists and not replace:
+                raise ResourceExistsError(f"{kind} {name!r} already exists.")
+            db.execute(
+                "INSERT OR REPLACE INTO kv (kind, name, body, creation_time) VALUES (?, ?, ?, ?)",
+                (kind, name, json.dumps(body), time.time()),
+            )
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        row = (
+            self._connection()
+            .execute("SELECT body FROM kv WHERE kind = ? AND name = ?", (kind, name))
+            .fetchone()
+        )
+        return None if row is None else dict(json.loads(row["body"]))
+
+    def delete(self, kind: str, name: str) -> bool:
+        with self._transaction() as db:
+            return (
+                db.execute("DELETE FROM kv WHERE kind = ? AND name = ?", (kind, name)).rowcount > 0
+            )
+
+    def names(self, kind: str) -> list[str]:
+        return [
+            r["name"]
+            for r in self._connection().execute(
+                "SELECT name FROM kv WHERE kind = ? ORDER BY creation_time DESC", (kind,)
+            )
+        ]
+
+
+def _job_row(row: sqlite3.Row) -> JobRow:
+    return JobRow(
+        name=row["name"],
+        request=json.loads(row["request"]),
+        status=TrainingJobStatus(row["status"]),
+        secondary_status=SecondaryStatus(row["secondary_status"]),
+        failure_reason=row["failure_reason"],
+        model_artifacts=row["model_artifacts"],
+        creation_time=row["creation_time"],
+        training_start_time=row["training_start_time"],
+        training_end_time=row["training_end_time"],
+        last_modified_time=row["last_modified_time"],
+        runner_pid=row["runner_pid"],
+        runner_started=row["runner_started"],
+        entry_pid=row["entry_pid"],
+        stop_grace=row["stop_grace"],
+    )
