@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 # This machine's pip config lists index folders that do not exist; hide that noise only.
+LINT_DIRS := $(wildcard rl_provider tests tools dags bench)
 QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: test demo lint typecheck pytest install clean
@@ -17,14 +18,14 @@ $(BIN)/python:
 # torch==2.13.0 first: it is the local CPU wheel; an unpinned torch pulls gigabytes of CUDA.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0 $(QUIET_PIP)
-	$(BIN)/pip install --quiet -e '.[rllib,dev]' $(QUIET_PIP)
+	$(BIN)/pip install --quiet -e '.[rllib,plot,sagemaker,dev]' $(QUIET_PIP)
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check rl_provider tests tools dags bench
-	$(BIN)/ruff format --check rl_provider tests tools dags bench
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 
 typecheck: install
 	$(BIN)/mypy
