@@ -385,6 +385,8 @@ def _check_members(archive: pathlib.Path, members: Sequence[tarfile.TarInfo]) ->
         if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
             raise _unsafe(archive, name, "is a device, FIFO or other special file")
         parts = _parts(name)
+        if not parts and member.isdir():
+            continue  # "." or "./": the extraction directory itself (`tar -C model -czf x .`)
         if not parts or parts[-1] == "..":
             raise _unsafe(archive, name, "does not name an entry inside the extraction directory")
         # A member is created at its parent's resolved location.

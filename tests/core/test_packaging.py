@@ -523,6 +523,21 @@ def test_safe_extract_plain_tar_and_internal_links(tmp_path: pathlib.Path) -> No
     assert (tmp_path / "target" / "pkg" / "b.txt").is_symlink()
 
 
+def test_safe_extract_accepts_a_dot_root_as_tar_c_dir_dot_writes_it(tmp_path: pathlib.Path) -> None:
+    """``tar -C model -czf model.tar.gz .`` (how many users pack models) starts with ``./``."""
+    source = tmp_path / "model"
+    write(source / "policy" / "weights.bin", "w")
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname=".")
+    with tarfile.open(archive) as tar:
+        assert tar.getnames()[0] == "."
+
+    safe_extract(archive, tmp_path / "target")
+
+    assert (tmp_path / "target" / "policy" / "weights.bin").read_text() == "w"
+
+
 def test_safe_extract_refuses_non_tar(tmp_path: pathlib.Path) -> None:
     bogus = tmp_path / "bogus.tar.gz"
     bogus.write_bytes(gzip.compress(b"not a tar archive at all" * 40))

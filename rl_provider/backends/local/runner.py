@@ -59,6 +59,16 @@ class _PrepareError(RLProviderError):
     """The job could not be set up (SageMaker reports these as ClientError)."""
 
 
+# Set by SIGTERM/SIGINT: `stop_training_job` signals the runner to wake it at once (the stop
+# itself is recorded in the store, which the runner also polls).
+_STOP_SIGNAL = threading.Event()
+
+
+def _catch_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: _STOP_SIGNAL.set())
+    signal.signal(signal.SIGINT, lambda *_: _STOP_SIGNAL.set())
+
+
 class Runner:
     def __init__(self, store: LocalStore, name: str) -> None:
         self.store = store
@@ -69,15 +79,14 @@ class Runner:
         self.dir = job_dir(store.home, name)
         self.paths = container.ContainerPaths(self.dir / "opt_ml")
         self.log_file = log_path(store.home, name)
-        self.stop_signal = threading.Event()
+        self.stop_signal = _STOP_SIGNAL
         self.python = sys.executable
         self.started = time.monotonic()
         self.max_runtime = float(self.request["StoppingCondition"]["MaxRuntimeInSeconds"])
 
     # ------------------------------------------------------------------------------ phases
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_signal.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop_signal.set())
+        _catch_stop_signals()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "a", encoding="utf-8") as log:
             self.log = log
@@ -378,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     detach = "--detach" in args
     home, name = (a for a in args if a != "--detach")
+    # Before the fork: the pid the parent prints is recorded and may be sent SIGTERM at once (a
+    # stop right after create); the default action would kill the runner before it starts.
+    _catch_stop_signals()
     if detach:
         pid = os.fork()
         if pid:

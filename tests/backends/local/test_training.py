@@ -247,6 +247,17 @@ def test_stop_packages_what_the_sigterm_handler_saved(backend, write_script, est
         estimator.latest_training_job.wait(logs=False)
 
 
+def test_a_stop_right_after_create_ends_stopped_not_failed(backend, write_script, estimator_for):
+    """The runner's pid is recorded (and may be signalled) before it reaches its main loop."""
+    for attempt in range(3):  # the race window is short: try it a few times
+        name = f"stop-early-{attempt}"
+        estimator_for(write_script("import time\ntime.sleep(600)\n")).fit(job_name=name, wait=False)
+        backend.stop_training_job(name)
+        wait_for(lambda n=name: backend.describe_training_job(n).is_terminal)
+        job = backend.describe_training_job(name)
+        assert job.training_job_status is TrainingJobStatus.STOPPED, job.failure_reason
+
+
 def test_stop_kills_an_entry_point_that_ignores_sigterm(tmp_path, write_script):
     backend = LocalBackend(tmp_path / "h2", stop_grace_seconds=1.0)
     src = write_script(
