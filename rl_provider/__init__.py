@@ -15,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     "RLEstimator": "rl_provider.core.estimator",
     "TrainingJob": "rl_provider.core.estimator",
     "RLModel": "rl_provider.core.model",
+    "RLPredictor": "rl_provider.predictor",
     "RLToolkit": "rl_provider.core.enums",
     "RLFramework": "rl_provider.core.enums",
     "TrainingJobStatus": "rl_provider.core.enums",
@@ -33,6 +34,7 @@ __all__ = [
     "RLEstimator",
     "RLFramework",
     "RLModel",
+    "RLPredictor",
     "RLToolkit",
     "SecondaryStatus",
     "TrainingInput",
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
         TrainingJobDescription,
     )
     from rl_provider.core.model import RLModel
+    from rl_provider.predictor import RLPredictor
 
 
 def __getattr__(name: str) -> Any:

@@ -12,6 +12,7 @@
      |    +-- ModelNotFoundError (LookupError)
      |    +-- EndpointNotFoundError (LookupError)
      |    +-- ResourceExistsError            a model/endpoint of that name exists and differs
+     |    +-- ModelInvocationError           the model answered 4xx/5xx (SageMaker: ModelError)
      +-- JobFailedError                      a training job ended Failed or Stopped
 
 The two SDK-compatible errors also subclass ``AttributeError`` because
@@ -28,6 +29,7 @@ __all__ = [
     "ImageNotFoundError",
     "JobFailedError",
     "JobNotFoundError",
+    "ModelInvocationError",
     "ModelNotFoundError",
     "RLConfigError",
     "RLMissingArgumentError",
@@ -75,6 +77,19 @@ class EndpointNotFoundError(BackendError, LookupError):
 
 class ResourceExistsError(BackendError):
     """A resource of that name exists with a different definition."""
+
+
+class ModelInvocationError(BackendError):
+    """The model answered an invocation with an error status (SageMaker's ``ModelError``)."""
+
+    def __init__(self, endpoint_name: str, status_code: int, message: str) -> None:
+        super().__init__(endpoint_name, status_code, message)
+        self.endpoint_name = endpoint_name
+        self.status_code = status_code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"Endpoint {self.endpoint_name} answered {self.status_code}: {self.message}"
 
 
 class JobFailedError(RLProviderError):

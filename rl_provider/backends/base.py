@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from rl_provider.core.jobs import (
+    EndpointConfigDescription,
     EndpointDescription,
     ModelDescription,
     TrainingJobDescription,
@@ -53,6 +54,8 @@ class Backend(TrainingBackend, Protocol):
     def delete_model(self, name: str) -> None: ...
 
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]: ...
+
+    def describe_endpoint_config(self, name: str) -> EndpointConfigDescription: ...
 
     def create_endpoint(self, **request: Any) -> dict[str, Any]: ...
 

@@ -12,31 +12,39 @@ from typing import Self
 from rl_provider.exceptions import RLConfigError
 
 
-class _CoercibleEnum(StrEnum):
+class CoercibleEnum(StrEnum):
+    """A closed set of options that users may also write as strings (coerced once)."""
+
     @classmethod
-    def coerce(cls, value: object, *, argument: str) -> Self:
-        """Return the member for ``value`` (a member or its string, case-insensitive)."""
+    def coerce(cls, value: object, *, argument: str, fix: str | None = None) -> Self:
+        """Return the member for ``value`` (a member or its string, case-insensitive).
+
+        Anything else is an ``RLConfigError`` naming ``argument``, the value, the allowed values
+        and ``fix`` (default: pass one of them).
+        """
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
             for member in cls:
-                if value.lower() in (member.value.lower(), member.name.lower()):
+                if value.strip().lower() in (member.value.lower(), member.name.lower()):
                     return member
         valid = ", ".join(repr(member.value) for member in cls)
-        raise RLConfigError(
-            f"Invalid {argument} {value!r}: valid values are {valid} "
-            f"(pass one of them or {cls.__name__}.<NAME>)."
-        )
+        if fix is None:
+            raise RLConfigError(
+                f"Invalid {argument} {value!r}: valid values are {valid} "
+                f"(pass one of them or {cls.__name__}.<NAME>)."
+            )
+        raise RLConfigError(f"Invalid {argument} {value!r}: valid values are {valid}. {fix}")
 
 
-class RLToolkit(_CoercibleEnum):
+class RLToolkit(CoercibleEnum):
     """RL toolkit the training code uses (``sagemaker.rl.RLToolkit``)."""
 
     COACH = "coach"
     RAY = "ray"
 
 
-class RLFramework(_CoercibleEnum):
+class RLFramework(CoercibleEnum):
     """Deep-learning framework under the toolkit (``sagemaker.rl.RLFramework``)."""
 
     TENSORFLOW = "tensorflow"

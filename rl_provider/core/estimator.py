@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rl_provider.backends.base import TrainingBackend
     from rl_provider.core.jobs import TrainingJobDescription
     from rl_provider.core.model import RLModel
+    from rl_provider.predictor import RLPredictor
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +140,14 @@ class RLEstimator:
     ``image_uri``); toolkit and framework may be enums or their strings.
     """
 
-    # Airflow renders these as nested template fields when the estimator is an operator argument.
+    # Airflow renders these as nested template fields when the estimator is an operator argument
+    # (the Amazon provider templates its whole config dict; image and instance type included).
     template_fields: ClassVar[Sequence[str]] = (
         "entry_point",
         "source_dir",
         "_hyperparameters",
+        "image_uri",
+        "instance_type",
         "output_path",
         "code_location",
         "base_job_name",
@@ -475,6 +479,24 @@ class RLEstimator:
             image_uri=image_uri,
             environment=environment,
             vpc_config_override=vpc_config_override,
+        )
+
+    def deploy(
+        self,
+        initial_instance_count: int,
+        instance_type: str,
+        endpoint_name: str | None = None,
+        update_endpoint: bool = False,
+        wait: bool = True,
+        **model_kwargs: Any,
+    ) -> RLPredictor:
+        """``create_model(**model_kwargs).deploy(...)``: serve the latest job's policy."""
+        return self.create_model(**model_kwargs).deploy(
+            initial_instance_count,
+            instance_type,
+            endpoint_name=endpoint_name,
+            update_endpoint=update_endpoint,
+            wait=wait,
         )
 
     # ---------------------------------------------------------------------------------- helpers

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,12 +26,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rl_provider.core import images, toolkits
-from rl_provider.core.enums import RLFramework, RLToolkit
+from rl_provider.core.enums import EndpointStatus, RLFramework, RLToolkit
+from rl_provider.core.jobs import ContainerDefinition, EndpointDescription
 from rl_provider.core.naming import base_name_from_image, name_from_base, validate_name
-from rl_provider.exceptions import RLConfigError
+from rl_provider.core.packaging import build_sourcedir, validate_source
+from rl_provider.exceptions import (
+    BackendError,
+    EndpointNotFoundError,
+    ModelNotFoundError,
+    ResourceExistsError,
+    RLConfigError,
+)
 
 if TYPE_CHECKING:
+    from rl_provider.backends.base import Backend
     from rl_provider.core.estimator import RLEstimator
+    from rl_provider.predictor import RLPredictor
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +155,143 @@ class RLModel:
         if self.vpc_config:
             request["VpcConfig"] = {k: list(v) for k, v in self.vpc_config.items()}
         return request
+
+    # ------------------------------------------------------------------------------ deploy
+    def upload_code(self) -> None:
+        """Package new inference code (if any) and hand it to the backend."""
+        if self.code is None or self.code_uri is None:
+            return
+        validate_source(self.code.entry_point, self.code.source_dir, self.code.dependencies)
+        with tempfile.TemporaryDirectory(prefix="rl-provider-model-") as tmp:
+            archive = build_sourcedir(
+                self.code.entry_point, self.code.source_dir, self.code.dependencies, Path(tmp)
+            )
+            self._require_backend().upload_code(archive.path, self.code_uri)
+
+    def create(self, instance_type: str | None = None) -> None:
+        """CreateModel on the backend; an existing model with the same definition is reused."""
+        backend = self._require_backend()
+        request = self.create_model_request(instance_type)
+        try:
+            existing = backend.describe_model(self.name)
+        except ModelNotFoundError:
+            self.upload_code()
+            backend.create_model(**request)
+            return
+        if (
+            existing.primary_container.to_api()
+            != ContainerDefinition.from_api(request["PrimaryContainer"]).to_api()
+        ):
+            raise ResourceExistsError(
+                f"Model {self.name!r} exists with a different container; pick another name."
+            )
+
+    def deploy(
+        self,
+        initial_instance_count: int,
+        instance_type: str,
+        endpoint_name: str | None = None,
+        update_endpoint: bool = False,
+        wait: bool = True,
+    ) -> RLPredictor:
+        """Create (or, with ``update_endpoint``, update blue/green) an endpoint for this model.
+
+        Everything is checked before anything is created: an existing endpoint without
+        ``update_endpoint=True`` is refused before the model and endpoint config exist.
+        """
+        from rl_provider.predictor import RLPredictor
+
+        backend = self._require_backend()
+        if (
+            isinstance(initial_instance_count, bool)
+            or not isinstance(initial_instance_count, int)
+            or initial_instance_count < 1
+        ):
+            raise RLConfigError(
+                f"initial_instance_count={initial_instance_count!r}: pass a positive int "
+                "(the local backend serves with one server whatever the count)."
+            )
+        endpoint_name = validate_name(endpoint_name or self.name, kind="endpoint name")
+        try:
+            backend.describe_endpoint(endpoint_name)
+        except EndpointNotFoundError:
+            exists = False
+        else:
+            exists = True
+            if not update_endpoint:
+                raise ResourceExistsError(
+                    f"Endpoint {endpoint_name!r} exists: pass update_endpoint=True to replace its "
+                    "model blue/green, or choose another endpoint_name."
+                )
+        self.create(instance_type)
+        config_name = name_from_base(endpoint_name)
+        backend.create_endpoint_config(
+            EndpointConfigName=config_name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": self.name,
+                    "InitialInstanceCount": initial_instance_count,
+                    "InstanceType": instance_type,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
+        if exists:
+            backend.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
+        else:
+            backend.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
+        if wait:
+            wait_for_endpoint(backend, endpoint_name, config_name)
+        return RLPredictor(endpoint_name, backend)
+
+    def _require_backend(self) -> Backend:
+        if self.backend is None:
+            raise RLConfigError(
+                "This model has no backend: create it from an estimator with a backend, or set "
+                "model.backend."
+            )
+        backend: Backend = self.backend
+        return backend
+
+
+def wait_for_endpoint(
+    backend: Backend,
+    endpoint_name: str,
+    config_name: str | None = None,
+    poll: float | None = None,
+    timeout: float = 1800.0,
+) -> EndpointDescription:
+    """Block until the endpoint serves ``config_name`` (or fails); raise on failure.
+
+    ``poll`` defaults to the backend's ``poll_interval`` (SageMaker endpoints take minutes: no
+    reason to describe them several times a second). ``timeout`` defaults to 30 minutes, the
+    SDK's endpoint waiter. A failed update leaves the endpoint InService on its previous config
+    (SageMaker rule): that raises too, with the reason.
+    """
+    if poll is None:
+        poll = backend.poll_interval
+    deadline = time.monotonic() + timeout
+    while True:
+        description = backend.describe_endpoint(endpoint_name)
+        status = description.endpoint_status
+        if status.is_failure():
+            raise BackendError(
+                f"Endpoint {endpoint_name} is {status.value}: {description.failure_reason}"
+            )
+        if status is EndpointStatus.IN_SERVICE:
+            if config_name is None or description.endpoint_config_name == config_name:
+                return description
+            raise BackendError(
+                f"Endpoint {endpoint_name} still serves {description.endpoint_config_name}, "
+                f"not {config_name}: {description.failure_reason}"
+            )
+        if time.monotonic() > deadline:
+            raise BackendError(
+                f"Endpoint {endpoint_name} is still {status.value} after {timeout:.0f} s: check "
+                "its server log, then wait longer or delete it."
+            )
+        time.sleep(poll)
 
 
 def _model_code_uri(estimator: RLEstimator, model_name: str) -> str | None:

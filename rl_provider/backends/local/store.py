@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,16 +291,35 @@ class LocalStore:
                 raise ResourceExistsError(f"{kind} {name!r} already exists.")
             db.execute(
                 "INSERT OR REPLACE INTO kv (kind, name, body, creation_time) VALUES (?, ?, ?, ?)",
-                (kind, name, json.dumps(body), time.time()),
+                (kind, name, _dump(body), time.time()),
             )
 
+    def update(
+        self, kind: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """Read-modify-write in one transaction; ``change`` returns the new body or None."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT body, creation_time FROM kv WHERE kind = ? AND name = ?", (kind, name)
+            ).fetchone()
+            if row is None:
+                return None
+            body = change(_body(row))
+            if body is not None:
+                db.execute(
+                    "UPDATE kv SET body = ? WHERE kind = ? AND name = ?",
+                    (_dump(body), kind, name),
+                )
+            return body
+
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The stored body with its creation time as ``_created``; None if there is none."""
         row = (
             self._connection()
-            .execute("SELECT body FROM kv WHERE kind = ? AND name = ?", (kind, name))
+            .execute("SELECT body, creation_time FROM kv WHERE kind = ? AND name = ?", (kind, name))
             .fetchone()
         )
-        return None if row is None else dict(json.loads(row["body"]))
+        return None if row is None else _body(row)
 
     def delete(self, kind: str, name: str) -> bool:
         with self._transaction() as db:
@@ -315,6 +334,15 @@ class LocalStore:
                 "SELECT name FROM kv WHERE kind = ? ORDER BY creation_time DESC", (kind,)
             )
         ]
+
+
+def _body(row: sqlite3.Row) -> dict[str, Any]:
+    """A stored resource with its creation time as ``_created`` (epoch seconds)."""
+    return {**json.loads(row["body"]), "_created": row["creation_time"]}
+
+
+def _dump(body: Mapping[str, Any]) -> str:
+    return json.dumps({k: v for k, v in body.items() if k != "_created"})
 
 
 def _job_row(row: sqlite3.Row) -> JobRow:

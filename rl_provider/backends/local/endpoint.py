@@ -1,0 +1,197 @@
+"""One generation of a local endpoint: a detached model server on 127.0.0.1.
+
+``python -m rl_provider.backends.local.endpoint HOME ENDPOINT GENERATION [--detach]``. It unpacks
+the model artifact and its code, loads the handler (``model_fn``), binds a free loopback port and
+serves. Once its own ``GET /ping`` answers it takes over the endpoint in one transaction and then
+stops the generation it replaced (blue/green: the old server drains its in-flight requests).
+A ``model_fn`` that raises ends the process and records the error as the FailureReason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from rl_provider.backends.local import transfer
+from rl_provider.backends.local.store import LocalStore
+from rl_provider.core.enums import EndpointStatus
+from rl_provider.core.packaging import safe_extract
+
+ENDPOINT = "endpoint"
+ENDPOINT_CONFIG = "endpoint_config"
+MODEL = "model"
+# Where a SageMaker serving container unpacks model.tar.gz. A SAGEMAKER_SUBMIT_DIRECTORY under it
+# means the code travels inside the artifact (how SDK v2 repacks PyTorch models).
+MODEL_DIR_IN_CONTAINER = "/opt/ml/model"
+
+log = logging.getLogger(__name__)
+
+
+def same_process(pid: int, started: float | None) -> bool:
+    """Whether ``pid`` still runs and is the process started at ``started`` (not a reused pid)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(float(process.create_time()) - float(started)) < 1.0
+    except psutil.Error:
+        return False
+
+
+def endpoint_dir(home: Path, name: str, generation: int) -> Path:
+    return home / "endpoints" / name / str(generation)
+
+
+def _record_failure(store: LocalStore, name: str, generation: int, reason: str) -> None:
+    reason = reason[:900]  # FailureReason holds at most 1024 characters (SageMaker API)
+
+    def fail(body: dict[str, Any]) -> dict[str, Any] | None:
+        pending = body.get("pending") or {}
+        if pending.get("generation") != generation:
+            return None  # superseded or deleted meanwhile
+        body["pending"] = None
+        body["LastModifiedTime"] = time.time()
+        if body.get("active"):
+            # A failed update leaves the endpoint serving the previous model (SageMaker rule).
+            body["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
+            body["FailureReason"] = f"Update failed: {reason}"
+        else:
+            body["EndpointStatus"] = EndpointStatus.FAILED.value
+            body["FailureReason"] = reason
+        return body
+
+    store.update(ENDPOINT, name, fail)
+
+
+def _take_over(store: LocalStore, name: str, generation: int, port: int) -> dict[str, Any] | None:
+    """Become the endpoint's active server; the record it replaced ({}: none), None if unwanted."""
+    replaced: list[dict[str, Any]] = []
+
+    def promote(body: dict[str, Any]) -> dict[str, Any] | None:
+        pending = body.get("pending") or {}
+        if pending.get("generation") != generation:
+            return None  # deleted, or superseded by a newer update
+        old = body.get("active") or {}
+        replaced.append(dict(old))
+        body["active"] = {**pending, "port": port}
+        body["pending"] = None
+        body["EndpointConfigName"] = pending["config"]
+        body["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
+        body["FailureReason"] = None
+        body["LastModifiedTime"] = time.time()
+        return body
+
+    store.update(ENDPOINT, name, promote)
+    return replaced[0] if replaced else None
+
+
+def _prepare(store: LocalStore, name: str, generation: int) -> tuple[Path, Path | None, str | None]:
+    endpoint = store.get(ENDPOINT, name)
+    if endpoint is None or (endpoint.get("pending") or {}).get("generation") != generation:
+        raise LookupError(f"endpoint {name} generation {generation} is no longer wanted")
+    config = store.get(ENDPOINT_CONFIG, endpoint["pending"]["config"])
+    if config is None:
+        raise LookupError(f"endpoint config {endpoint['pending']['config']} was deleted")
+    model = store.get(MODEL, config["ProductionVariants"][0]["ModelName"])
+    if model is None:
+        raise LookupError(f"model {config['ProductionVariants'][0]['ModelName']} was deleted")
+    container = model["PrimaryContainer"]
+    environment = {str(k): str(v) for k, v in container.get("Environment", {}).items()}
+    os.environ.update(environment)
+    # One intra-op thread (torch reads OMP_NUM_THREADS when it loads): a small policy's forward
+    # pass is fastest so, and the server shares the cores with its clients. The model's
+    # Environment can say otherwise.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    root = endpoint_dir(store.home, name, generation)
+    model_dir, code_dir = root / "model", root / "code"
+    for stale in (model_dir, code_dir):  # an endpoint of the same name that was deleted
+        shutil.rmtree(stale, ignore_errors=True)
+    model_dir.mkdir(parents=True)
+    if container.get("ModelDataUrl"):
+        with transfer.local_copy(container["ModelDataUrl"], root / "download") as archive:
+            safe_extract(archive, model_dir)
+    submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY")
+    program = environment.get("SAGEMAKER_PROGRAM")
+    if not submit:
+        return model_dir, None, program
+    inside = PurePosixPath(submit)
+    if inside.is_relative_to(MODEL_DIR_IN_CONTAINER):
+        return model_dir, model_dir / inside.relative_to(MODEL_DIR_IN_CONTAINER), program
+    with transfer.local_copy(submit, root / "download") as archive:
+        safe_extract(archive, code_dir)
+    return model_dir, code_dir, program
+
+
+def run(home: Path, name: str, generation: int) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    store = LocalStore(home)
+    try:
+        model_dir, code_dir, program = _prepare(store, name, generation)
+        from rl_provider.serving.handler import InferenceHandler
+
+        handler = InferenceHandler.load(model_dir, code_dir, program)
+    except Exception as err:  # whatever model_fn raised is the endpoint's FailureReason
+        traceback.print_exc()
+        _record_failure(store, name, generation, f"{type(err).__name__}: {err}")
+        return 1
+    from rl_provider.serving.server import bind_loopback, serve
+
+    sock = bind_loopback()
+    port = int(sock.getsockname()[1])
+    log.info(
+        "Endpoint %s generation %s loaded %s; serving on 127.0.0.1:%s",
+        name,
+        generation,
+        handler.source,
+        port,
+    )
+
+    def on_ready() -> bool:
+        replaced = _take_over(store, name, generation, port)
+        if replaced is None:
+            return False
+        if replaced.get("pid") and same_process(int(replaced["pid"]), replaced.get("started")):
+            with contextlib.suppress(ProcessLookupError):
+                # uvicorn's SIGTERM: stop accepting, finish in-flight requests, exit.
+                os.kill(int(replaced["pid"]), signal.SIGTERM)
+        log.info("In service (replaced pid %s)", replaced.get("pid") or "none")
+        return True
+
+    serve(handler, sock, on_ready=on_ready)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    detach = "--detach" in args
+    home, name, generation = (a for a in args if a != "--detach")
+    if detach:
+        pid = os.fork()
+        if pid:
+            print(pid, flush=True)
+            os._exit(0)
+        os.setsid()
+        directory = endpoint_dir(Path(home), name, int(generation))
+        directory.mkdir(parents=True, exist_ok=True)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        log_fd = os.open(directory / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+    return run(Path(home), name, int(generation))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
