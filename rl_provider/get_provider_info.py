@@ -1,10 +1,18 @@
-"""Target of the ``apache_airflow_provider`` entry point: what Airflow shows about us."""
+"""Target of the ``apache_airflow_provider`` entry point: what Airflow shows about us.
+
+Keys follow Airflow 3.3's ``provider_info.schema.json``. The connection form is declarative
+(``conn-fields`` + ``ui-field-behaviour``): Airflow 3.2 deprecated the hook methods
+``get_connection_form_widgets`` / ``get_ui_field_behaviour``, and reading it from here needs no
+hook import.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rl_provider import __version__
+
+_INTEGRATION = "Reinforcement Learning (rl_provider)"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -14,4 +22,94 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Train, evaluate and deploy RL policies on a schedule "
         "(RLEstimator on a local or SageMaker backend).",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://docs.ray.io/en/latest/rllib/index.html",
+                "tags": ["ml"],
+            }
+        ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["rl_provider.hooks.rl"]}],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "rl_provider.operators.train",
+                    "rl_provider.operators.model",
+                    "rl_provider.operators.deploy",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "rl_provider.sensors.training_job",
+                    "rl_provider.sensors.endpoint",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "rl_provider.triggers.training_job",
+                    "rl_provider.triggers.endpoint",
+                ],
+            }
+        ],
+        "extra-links": [
+            "rl_provider.links.RLTrainingJobLink",
+            "rl_provider.links.RLTrainingLogLink",
+            "rl_provider.links.RLModelLink",
+            "rl_provider.links.RLEndpointLink",
+        ],
+        "connection-types": [
+            {
+                "connection-type": "rl",
+                "hook-class-name": "rl_provider.hooks.rl.RLHook",
+                "hook-name": "Reinforcement Learning (rl_provider)",
+                "conn-fields": {
+                    "backend": {
+                        "label": "Backend",
+                        "description": "Where jobs run: 'local' (this machine, no AWS) or "
+                        "'sagemaker'.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["local", "sagemaker", None],
+                        },
+                    },
+                    "home": {
+                        "label": "Local home",
+                        "description": "Local backend state directory (default: "
+                        "RL_PROVIDER_HOME, else $AIRFLOW_HOME/rl_provider).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "aws_conn_id": {
+                        "label": "AWS connection id",
+                        "description": "SageMaker backend: the 'aws' connection for credentials.",
+                        "schema": {"type": ["string", "null"], "default": "aws_default"},
+                    },
+                    "region_name": {
+                        "label": "Region",
+                        "description": "SageMaker backend: AWS region (default: the AWS "
+                        "connection's).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "bucket": {
+                        "label": "S3 bucket",
+                        "description": "SageMaker backend: default bucket for code and output.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "login", "password", "port"],
+                    "relabeling": {},
+                    "placeholders": {
+                        "extra": '{"backend": "sagemaker", "aws_conn_id": "aws_default", '
+                        '"region_name": "us-west-2", "bucket": "my-rl-bucket"}',
+                    },
+                },
+            }
+        ],
     }

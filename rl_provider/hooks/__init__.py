@@ -1,0 +1,1 @@
+"""Airflow hooks: the connection to a backend (``RLHook``)."""

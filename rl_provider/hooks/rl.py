@@ -1,0 +1,234 @@
+"""``RLHook``: turns an Airflow ``rl`` connection into a backend (local or SageMaker).
+
+Connection extras (all optional):
+
+- ``backend``: ``local`` (default) or ``sagemaker``.
+- ``home``: the local backend's state directory (default: ``RL_PROVIDER_HOME``,
+  ``$AIRFLOW_HOME/rl_provider``, ``~/.rl_provider``).
+- ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``: how the SageMaker backend
+  builds its clients, through the Amazon provider's ``AwsBaseHook`` (same names as its triggers).
+- ``bucket``: the SageMaker backend's default bucket for code and output.
+
+A missing ``rl_default`` connection means the local backend with the default home, so the
+example DAGs run on a fresh machine; a missing connection of any other id is an error (a typo
+must not silently train somewhere else).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from rl_provider.core.enums import CoercibleEnum
+from rl_provider.exceptions import RLConfigError
+
+if TYPE_CHECKING:
+    from rl_provider.backends.base import AsyncTrainingBackend, Backend
+
+__all__ = ["BackendKind", "BackendSettings", "RLHook"]
+
+DEFAULT_CONN_ID = "rl_default"
+CONN_TYPE = "rl"
+# Extras written by the connection form of Airflow < 2.3 carry this prefix; accept both.
+_PREFIX = f"extra__{CONN_TYPE}__"
+
+
+class BackendKind(CoercibleEnum):
+    """Where jobs run: the embedded local backend or AWS SageMaker."""
+
+    LOCAL = "local"
+    SAGEMAKER = "sagemaker"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendSettings:
+    """Everything needed to build a backend; JSON-safe so triggers can carry it."""
+
+    conn_id: str = DEFAULT_CONN_ID
+    backend: BackendKind = BackendKind.LOCAL
+    home: str | None = None
+    aws_conn_id: str | None = "aws_default"
+    region_name: str | None = None
+    bucket: str | None = None
+    verify: bool | str | None = None
+    botocore_config: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_extras(cls, conn_id: str, extras: Mapping[str, Any]) -> BackendSettings:
+        """Read a connection's extras; unknown keys are refused (a typo must not be ignored)."""
+        values = {
+            (key[len(_PREFIX) :] if key.startswith(_PREFIX) else key): value
+            for key, value in extras.items()
+            if value not in (None, "")
+        }
+        known = {"backend", "home", "aws_conn_id", "region_name", "bucket", "verify"}
+        known.add("botocore_config")
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise RLConfigError(
+                f"Connection {conn_id!r} has unknown extras {unknown}: allowed are "
+                f"{sorted(known)}. Remove or rename them."
+            )
+        config = values.get("botocore_config")
+        if config is not None and not isinstance(config, Mapping):
+            raise RLConfigError(
+                f"Connection {conn_id!r} has botocore_config={config!r}: it must be a JSON "
+                'object of botocore Config arguments, e.g. {"retries": {"mode": "standard"}}.'
+            )
+        return cls(
+            conn_id=conn_id,
+            backend=BackendKind.coerce(
+                values.get("backend", BackendKind.LOCAL),
+                argument=f"backend extra of connection {conn_id!r}:",
+                fix='Fix the connection\'s extra, e.g. {"backend": "local"}.',
+            ),
+            home=values.get("home"),
+            aws_conn_id=values.get("aws_conn_id", "aws_default"),
+            region_name=values.get("region_name"),
+            bucket=values.get("bucket"),
+            verify=values.get("verify"),
+            botocore_config=dict(config) if config is not None else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The non-default settings, for a trigger's ``serialize()``."""
+        out: dict[str, Any] = {"conn_id": self.conn_id, "backend": self.backend.value}
+        for key in ("home", "region_name", "bucket", "verify", "botocore_config"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = dict(value) if isinstance(value, Mapping) else value
+        out["aws_conn_id"] = self.aws_conn_id
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BackendSettings:
+        conn_id = str(data.get("conn_id", DEFAULT_CONN_ID))
+        return cls.from_extras(conn_id, {k: v for k, v in data.items() if k != "conn_id"})
+
+
+class RLHook(BaseHook):
+    """The ``rl`` connection: ``backend`` for operators and sensors, ``async_backend`` for triggers.
+
+    :param conn_id: the ``rl`` connection to read (``rl_default`` may be absent: local backend).
+    :param settings: already resolved settings (a trigger passes what the operator resolved, so
+        the triggerer never looks the connection up from its event loop).
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Reinforcement Learning (rl_provider)"
+
+    def __init__(
+        self, conn_id: str = DEFAULT_CONN_ID, *, settings: BackendSettings | None = None
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        return f"RLHook(conn_id={self.conn_id!r})"
+
+    @cached_property
+    def settings(self) -> BackendSettings:
+        """The connection's settings; ``rl_default`` missing -> the local backend defaults."""
+        if self._settings is not None:
+            return self._settings
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            connection = self.get_connection(self.conn_id)
+        except AirflowNotFoundException:
+            if self.conn_id != DEFAULT_CONN_ID:
+                raise RLConfigError(
+                    f"Airflow connection {self.conn_id!r} does not exist: create it (type "
+                    f"{CONN_TYPE!r}) or use conn_id={DEFAULT_CONN_ID!r}, which may be absent "
+                    "(the local backend)."
+                ) from None
+            self.log.info("No %s connection: using the local backend.", DEFAULT_CONN_ID)
+            return BackendSettings(conn_id=self.conn_id)
+        return BackendSettings.from_extras(self.conn_id, connection.extra_dejson)
+
+    @cached_property
+    def backend(self) -> Backend:
+        """The synchronous backend (built once per hook)."""
+        return self._build()[0]
+
+    @cached_property
+    def async_backend(self) -> AsyncTrainingBackend:
+        """The async backend triggers poll with (never blocks the event loop)."""
+        return self._build()[1]
+
+    def _build(self) -> tuple[Backend, AsyncTrainingBackend]:
+        built: tuple[Backend, AsyncTrainingBackend] | None = self.__dict__.get("_built")
+        if built is None:
+            settings = self.settings
+            if settings.backend is BackendKind.SAGEMAKER:
+                built = _sagemaker_backends(settings)
+            else:
+                built = _local_backends(settings)
+            self.__dict__["_built"] = built
+        return built
+
+    def get_conn(self) -> Backend:
+        return self.backend
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Build the backend (what the UI's Test button calls)."""
+        try:
+            backend = self.backend
+        except Exception as err:  # the UI shows any failure as text
+            return False, str(err)
+        return True, f"{self.settings.backend.value} backend ready: {backend!r}"
+
+
+def _local_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:
+    from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
+
+    backend = LocalBackend(settings.home, region=settings.region_name)
+    return backend, AsyncLocalBackend(backend)
+
+
+def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:
+    """SageMaker clients built from the Amazon provider's ``AwsBaseHook`` (its connection).
+
+    The sync factory returns a boto3 client; the async one returns the provider's aiobotocore
+    client as an async context manager, resolving the connection off the event loop
+    (``AwsBaseHook.get_async_conn``).
+    """
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    from rl_provider.backends.sagemaker import AsyncSageMakerBackend, SageMakerBackend
+
+    def aws_hook(service: str | None = None) -> AwsBaseHook:
+        return AwsBaseHook(
+            aws_conn_id=settings.aws_conn_id,
+            region_name=settings.region_name,
+            verify=settings.verify,
+            client_type=service,
+            config=dict(settings.botocore_config) if settings.botocore_config else None,
+        )
+
+    def client_factory(service: str) -> Any:
+        return aws_hook(service).get_client_type(region_name=settings.region_name)
+
+    @contextlib.asynccontextmanager
+    async def async_client_factory(service: str) -> AsyncIterator[Any]:
+        # AwsBaseHook.get_async_conn is untyped in the Amazon provider.
+        async with await aws_hook(service).get_async_conn() as client:  # type: ignore[no-untyped-call]
+            yield client
+
+    # No region in the rl connection: the backend asks its client (the aws connection's region);
+    # resolving it here would read the aws connection synchronously, also from a trigger.
+    backend: Backend = SageMakerBackend(
+        client_factory=client_factory, region_name=settings.region_name, bucket=settings.bucket
+    )
+    async_backend: AsyncTrainingBackend = AsyncSageMakerBackend(
+        async_client_factory=async_client_factory, region_name=settings.region_name
+    )
+    return backend, async_backend

@@ -1,0 +1,1 @@
+"""Airflow operators: train (``train``), create a model (``model``), deploy it (``deploy``)."""

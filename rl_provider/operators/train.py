@@ -1,0 +1,413 @@
+"""``RLTrainOperator``: run an ``RLEstimator`` training job from Airflow, safely across retries.
+
+Lessons from the Amazon provider's SageMaker operators are built in:
+
+- the job name is deterministic per (dag_id, task_id, run_id, map_index), so a retry after the
+  worker died re-attaches to the running job instead of starting a second one (or failing on a
+  name clash);
+- ``Failed`` *and* ``Stopped`` fail the task, with the job's FailureReason (and whether it was
+  MaxRuntimeExceeded) in the error;
+- every backend setting travels to the trigger; ``execute_complete`` decides from the event only;
+- killing the task stops the job (``stop_on_kill``); log lines are printed while deferred too;
+- XCom values are ``to_api()`` dicts: JSON with ISO-8601 datetimes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from rl_provider.core.enums import CoercibleEnum, SecondaryStatus, TrainingJobStatus
+from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_base, validate_name
+from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
+from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, RLHook
+from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from pydantic import JsonValue
+
+    from rl_provider.backends.base import Backend
+    from rl_provider.core.estimator import RLEstimator
+    from rl_provider.core.jobs import TrainingJobDescription
+
+__all__ = [
+    "ActionIfJobExists",
+    "RLTrainOperator",
+    "config_errors_fail",
+    "deterministic_job_name",
+    "model_asset",
+]
+
+# Room kept after a deterministic name for the retry suffix "-r<try>" (up to 3 digits).
+_RETRY_SUFFIX_ROOM = 5
+_DIGEST_LENGTH = 10
+
+
+class ActionIfJobExists(CoercibleEnum):
+    """What a task does when its job name is taken (the Amazon provider's option, + reattach)."""
+
+    REATTACH = "reattach"
+    TIMESTAMP = "timestamp"
+    FAIL = "fail"
+
+
+@contextlib.contextmanager
+def config_errors_fail() -> Iterator[None]:
+    """Bad user input fails the task at once: retrying cannot fix a configuration."""
+    try:
+        yield
+    except RLConfigError as err:
+        raise AirflowFailException(str(err)) from err
+
+
+def model_asset(name: str) -> Asset:
+    """The Airflow ``Asset`` for a trained policy: a deploy DAG can be scheduled on it.
+
+    Put it in ``outlets`` of an ``RLTrainOperator``: each successful run records an asset event
+    whose ``extra`` holds ``model_data``, ``job_name`` and ``final_metrics``.
+    """
+    validate_name(name, kind="model asset name")
+    # Name only (the URI defaults to it): an Asset with a URI scheme makes Airflow load every
+    # provider's URI handlers, boto3 included, each time a DAG file using it is parsed (~130 ms).
+    return Asset(name=f"rl_model/{name}", group="rl_model")
+
+
+def deterministic_job_name(
+    dag_id: str, task_id: str, run_id: str, map_index: int = -1, base: str | None = None
+) -> str:
+    """``<base>-<digest>``: the same for every try of one task instance, unique across them.
+
+    ``base`` defaults to ``<dag_id>-<task_id>``; it is sanitized and trimmed so that the name
+    plus a retry suffix (``-r<try>``) stays within SageMaker's 63 characters.
+    """
+    key = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:_DIGEST_LENGTH]
+    room = MAX_NAME_LENGTH - _RETRY_SUFFIX_ROOM - _DIGEST_LENGTH - 1
+    prefix = sanitize_base(base or f"{dag_id}-{task_id}")[:room].rstrip("-") or "rl"
+    return validate_name(f"{prefix}-{digest}", kind="training job name")
+
+
+def _retry_name(name: str, try_number: int) -> str:
+    suffix = f"-r{try_number}"
+    return validate_name(
+        f"{name[: MAX_NAME_LENGTH - len(suffix)].rstrip('-')}{suffix}", kind="training job name"
+    )
+
+
+class RLTrainOperator(BaseOperator):
+    """Train an ``RLEstimator`` on the connection's backend and wait for the job.
+
+    :param estimator: the ``RLEstimator``; its ``template_fields`` (hyperparameters, output_path,
+        base_job_name, environment, tags, ...) are rendered by Airflow.
+    :param inputs: training channels (``estimator.fit(inputs)``); templated.
+    :param job_name: the training job name; default: deterministic per task instance (see
+        ``deterministic_job_name``, on top of ``estimator.base_job_name`` when set); templated.
+    :param conn_id: the ``rl`` connection (absent ``rl_default``: the local backend).
+    :param wait_for_completion: wait for the job to end (else return once it is created).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param check_interval: seconds between two polls.
+    :param max_ingestion_time: seconds to wait at most; then the job is stopped and the task
+        fails. ``None``: no limit (the job's own ``max_run`` still applies).
+    :param print_log: print the job's log lines into the task log.
+    :param action_if_job_exists: ``reattach`` (running: follow it; Completed: return it;
+        Failed/Stopped: start ``<name>-r<try>``), ``timestamp`` (always a new timestamped
+        name), ``fail``.
+    :param stop_on_kill: stop the job when the task is killed.
+
+    Returns ``{"Training": <DescribeTrainingJob>}`` and pushes the XComs ``job_name``,
+    ``model_data`` and ``final_metrics``.
+    """
+
+    template_fields: Sequence[str] = ("estimator", "inputs", "job_name")
+    template_fields_renderers = {"inputs": "json"}
+    operator_extra_links = (RLTrainingJobLink(), RLTrainingLogLink())
+    ui_color = "#d8ecd3"
+
+    def __init__(
+        self,
+        *,
+        estimator: RLEstimator,
+        inputs: Any = None,
+        job_name: str | None = None,
+        conn_id: str = DEFAULT_CONN_ID,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        check_interval: float = 30,
+        max_ingestion_time: float | None = None,
+        print_log: bool = True,
+        action_if_job_exists: ActionIfJobExists | str = ActionIfJobExists.REATTACH,
+        stop_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.estimator = estimator
+        self.inputs = inputs
+        self.job_name = job_name
+        self.conn_id = conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.check_interval = check_interval
+        self.max_ingestion_time = max_ingestion_time
+        self.print_log = print_log
+        self.action_if_job_exists = action_if_job_exists
+        self.stop_on_kill = stop_on_kill
+        self._active_job: str | None = None
+
+    # ------------------------------------------------------------------------------ execute
+    def execute(self, context: Context) -> dict[str, Any]:
+        with config_errors_fail():
+            action = ActionIfJobExists.coerce(
+                self.action_if_job_exists,
+                argument="action_if_job_exists",
+                fix="'reattach' follows the existing job, 'timestamp' always starts a new one.",
+            )
+            self._check_numbers()
+            hook = self.hook
+            backend = hook.backend
+            self.estimator.backend = backend
+            ti = context["ti"]
+            name, existing = self._choose_job(context, backend, action, ti.try_number)
+        self._active_job = name
+        ti.xcom_push(key="job_name", value=name)
+        self._persist_links(context, backend, name)
+        if existing is None:
+            with config_errors_fail():
+                self.log.info("Creating training job %s on %r.", name, backend)
+                self.estimator.fit(self.inputs, wait=False, job_name=name)
+        else:
+            self.log.info(
+                "Training job %s exists (%s): re-attaching.",
+                name,
+                existing.training_job_status.value,
+            )
+            if existing.is_terminal:
+                return self._finish(context, existing)
+        if not self.wait_for_completion:
+            return {"Training": backend.describe_training_job(name).to_api()}
+        deadline = None
+        if self.max_ingestion_time is not None:
+            deadline = time.time() + self.max_ingestion_time
+        if self.deferrable:
+            # Imported here: the trigger module pulls in Airflow's pydantic trigger models, which
+            # a DAG file that never defers should not pay for at every parse.
+            from rl_provider.triggers.training_job import RLTrainingJobTrigger
+
+            self.defer(
+                trigger=RLTrainingJobTrigger(
+                    job_name=name,
+                    poll_interval=self.check_interval,
+                    deadline=deadline,
+                    stop_on_kill=self.stop_on_kill,
+                    print_log=self.print_log,
+                    conn_id=self.conn_id,
+                    backend_settings=hook.settings.to_dict(),
+                ),
+                method_name="execute_complete",
+            )
+        return self._finish(context, self._wait(backend, name, deadline))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: the event alone says whether the job succeeded."""
+        from rl_provider.triggers.training_job import TrainingEventStatus
+
+        if not isinstance(event, dict) or "status" not in event or "job_name" not in event:
+            raise AirflowException(f"Training trigger sent no valid event: {event!r}")
+        name = str(event["job_name"])
+        self._active_job = name
+        status = event["status"]
+        if status == TrainingEventStatus.SUCCESS:
+            description = self.hook.backend.describe_training_job(name)
+            return self._finish(context, description)
+        if status in (TrainingEventStatus.FAILED, TrainingEventStatus.STOPPED):
+            job_status = (
+                TrainingJobStatus.FAILED
+                if status == TrainingEventStatus.FAILED
+                else TrainingJobStatus.STOPPED
+            )
+            raise _job_failed(
+                name, job_status, event.get("failure_reason"), event.get("secondary_status")
+            )
+        message = event.get("message") or f"Training job {name}: {status}"
+        raise AirflowException(message)
+
+    def on_kill(self) -> None:
+        """The task was killed: stop its job (unless ``stop_on_kill=False``)."""
+        if not self.stop_on_kill or self._active_job is None:
+            return
+        self.log.info("Task killed: stopping training job %s.", self._active_job)
+        try:
+            self.hook.backend.stop_training_job(self._active_job)
+        except JobNotFoundError:
+            self.log.info("Training job %s was never created.", self._active_job)
+
+    @property
+    def hook(self) -> RLHook:
+        hook: RLHook | None = self.__dict__.get("_hook")
+        if hook is None:
+            hook = self.__dict__["_hook"] = RLHook(self.conn_id)
+        return hook
+
+    # ------------------------------------------------------------------------------ helpers
+    def _check_numbers(self) -> None:
+        if not isinstance(self.check_interval, int | float) or self.check_interval <= 0:
+            raise RLConfigError(
+                f"check_interval={self.check_interval!r}: pass a positive number of seconds."
+            )
+        if self.max_ingestion_time is not None and (
+            not isinstance(self.max_ingestion_time, int | float) or self.max_ingestion_time <= 0
+        ):
+            raise RLConfigError(
+                f"max_ingestion_time={self.max_ingestion_time!r}: pass a positive number of "
+                "seconds, or None for no limit."
+            )
+
+    def _base_name(self, context: Context) -> str:
+        if self.job_name:
+            return validate_name(self.job_name, kind="training job name")
+        ti = context["ti"]
+        return deterministic_job_name(
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+            ti.map_index if ti.map_index is not None else -1,
+            base=self.estimator.base_job_name,
+        )
+
+    def _choose_job(
+        self, context: Context, backend: Backend, action: ActionIfJobExists, try_number: int
+    ) -> tuple[str, TrainingJobDescription | None]:
+        """The job this try works on, and its description if it exists already."""
+        name = self._base_name(context)
+        if action is ActionIfJobExists.TIMESTAMP:
+            return validate_name(name_from_base(name), kind="training job name"), None
+        # Earlier tries of this task instance may have started name, name-r2, ... name-r<try>.
+        chain = [name] + [_retry_name(name, n) for n in range(2, try_number + 1)]
+        latest: TrainingJobDescription | None = None
+        for candidate in chain:
+            try:
+                latest = backend.describe_training_job(candidate)
+            except JobNotFoundError:
+                continue
+        if latest is None:
+            return name, None
+        if action is ActionIfJobExists.FAIL:
+            raise RLConfigError(
+                f"Training job {latest.training_job_name} exists "
+                f"({latest.training_job_status.value}) and action_if_job_exists='fail': pass "
+                "another job_name, or action_if_job_exists='reattach' or 'timestamp'."
+            )
+        if not latest.is_failure:  # running: follow it; Completed: it is the result
+            return latest.training_job_name, latest
+        retry = _retry_name(name, try_number)
+        if retry == latest.training_job_name:  # this very try already ran it to a failure
+            return retry, latest
+        self.log.info(
+            "Training job %s ended %s (%s): starting %s.",
+            latest.training_job_name,
+            latest.training_job_status.value,
+            latest.failure_reason or "no reason given",
+            retry,
+        )
+        return retry, None
+
+    def _wait(self, backend: Backend, name: str, deadline: float | None) -> TrainingJobDescription:
+        cursor: Any = None
+        last: tuple[TrainingJobStatus, SecondaryStatus | None] | None = None
+        while True:
+            description = backend.describe_training_job(name)
+            if self.print_log:
+                cursor = self._print_logs(backend, name, cursor)
+            status = (description.training_job_status, description.secondary_status)
+            if status != last:
+                self.log.info(
+                    "Training job %s: %s - %s",
+                    name,
+                    status[0].value,
+                    status[1].value if status[1] else "-",
+                )
+                last = status
+            if description.is_terminal:
+                if self.print_log:  # the last lines may land together with the terminal state
+                    self._print_logs(backend, name, cursor)
+                return description
+            if deadline is not None and time.time() >= deadline:
+                self.log.error("max_ingestion_time reached: stopping training job %s.", name)
+                backend.stop_training_job(name)
+                raise AirflowException(
+                    f"Training job {name} exceeded max_ingestion_time "
+                    f"({self.max_ingestion_time} s) and was stopped."
+                )
+            time.sleep(self.check_interval)
+
+    def _print_logs(self, backend: Backend, name: str, cursor: Any) -> Any:
+        lines, cursor = backend.read_logs(name, cursor)
+        for line in lines:
+            self.log.info("%s", line)
+        return cursor
+
+    def _finish(self, context: Context, description: TrainingJobDescription) -> dict[str, Any]:
+        name = description.training_job_name
+        if description.is_failure:
+            raise _job_failed(
+                name,
+                description.training_job_status,
+                description.failure_reason,
+                description.secondary_status.value if description.secondary_status else None,
+            )
+        self._active_job = None  # nothing left to stop
+        ti = context["ti"]
+        ti.xcom_push(key="job_name", value=name)
+        ti.xcom_push(key="model_data", value=description.model_data)
+        ti.xcom_push(key="final_metrics", value=description.final_metrics)
+        extra: dict[str, JsonValue] = {
+            "job_name": name,
+            "model_data": description.model_data,
+            "final_metrics": dict(description.final_metrics),
+        }
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra.update(extra)
+        self.log.info(
+            "Training job %s completed: model %s, final metrics %s",
+            name,
+            description.model_data,
+            description.final_metrics,
+        )
+        return {"Training": description.to_api()}
+
+    def _persist_links(self, context: Context, backend: Backend, name: str) -> None:
+        settings = self.hook.settings
+        values: dict[str, Any] = {
+            "backend": settings.backend.value,
+            "region": settings.region_name or backend.region,
+            "job_name": name,
+        }
+        if settings.backend is BackendKind.LOCAL:
+            from rl_provider.backends.local import LocalBackend
+
+            if isinstance(backend, LocalBackend):
+                values["job_dir_uri"] = (backend.home / "jobs" / name).as_uri()
+                values["log_uri"] = backend.log_file(name).as_uri()
+        RLTrainingJobLink.persist(context, **values)
+        RLTrainingLogLink.persist(context, **values)
+
+
+def _job_failed(
+    name: str, status: TrainingJobStatus, reason: str | None, secondary: str | None
+) -> JobFailedError:
+    """The task's error for a Failed/Stopped job, saying whether MaxRuntimeExceeded stopped it."""
+    if secondary == SecondaryStatus.MAX_RUNTIME_EXCEEDED.value:
+        reason = (reason + "; " if reason else "") + (
+            "MaxRuntimeExceeded: the job was stopped at MaxRuntimeInSeconds (the estimator's "
+            "max_run); the artifacts written so far were saved"
+        )
+    elif status is TrainingJobStatus.STOPPED and not reason:
+        reason = "stopped before it completed (StopTrainingJob or a killed task)"
+    return JobFailedError(name, status.value, reason)

@@ -1,0 +1,109 @@
+"""``RLEndpointSensor``: waits until an endpoint serves; fails when it cannot."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+from rl_provider.exceptions import EndpointNotFoundError, RLConfigError
+from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class RLEndpointSensor(BaseSensorOperator):
+    """Wait for ``endpoint_name`` to be InService; a Failed or OutOfService endpoint fails.
+
+    :param endpoint_name: the endpoint to watch.
+    :param conn_id: the ``rl`` connection (``rl_default`` may be absent: local backend).
+    :param deferrable: wait in the triggerer (``RLEndpointTrigger``), polling every
+        ``poke_interval`` seconds until ``timeout``.
+
+    Works in ``poke`` and ``reschedule`` mode. Returns the DescribeEndpoint response (JSON-safe).
+    """
+
+    template_fields: Sequence[str] = ("endpoint_name",)
+    ui_color = "#d7ecff"
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.endpoint_name = endpoint_name
+        self.conn_id = conn_id
+        self.deferrable = deferrable
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)  # already settled: no need to defer
+        if done:
+            return done.xcom_value
+        from rl_provider.triggers.endpoint import RLEndpointTrigger
+
+        hook = self.hook
+        self.defer(
+            trigger=RLEndpointTrigger(
+                endpoint_name=self.endpoint_name,
+                poll_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+                conn_id=self.conn_id,
+                backend_settings=hook.settings.to_dict(),
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        from rl_provider.triggers.endpoint import endpoint_event
+
+        try:
+            description = self.hook.backend.describe_endpoint(self.endpoint_name)
+        except EndpointNotFoundError as err:
+            raise AirflowException(
+                f"{err} Create it first (RLDeployOperator) or fix endpoint_name."
+            ) from err
+        self.log.info("Endpoint %s: %s", self.endpoint_name, description.endpoint_status.value)
+        event = endpoint_event(description)
+        if event is None:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._outcome(event))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume from the trigger: the event alone decides."""
+        if event is None:
+            raise AirflowException(f"The endpoint trigger for {self.endpoint_name} sent no event.")
+        return self._outcome(event)
+
+    def _outcome(self, event: dict[str, Any]) -> Any:
+        from rl_provider.triggers.endpoint import EndpointEventStatus
+
+        if event.get("status") == EndpointEventStatus.TIMEOUT.value:
+            raise AirflowSensorTimeout(event.get("message") or "Timed out.")
+        if event.get("status") != EndpointEventStatus.SUCCESS.value:
+            detail = event.get("failure_reason") or event.get("message") or "no reason given"
+            raise AirflowException(
+                f"Endpoint {self.endpoint_name} ended {event.get('status')} "
+                f"(endpoint {event.get('endpoint_status') or 'unknown'}): {detail}"
+            )
+        return event["endpoint"]
+
+    @cached_property
+    def hook(self) -> RLHook:
+        """The connection, resolved once per try: a bad one is a config error (no retries)."""
+        hook = RLHook(self.conn_id)
+        try:
+            hook.backend  # noqa: B018
+        except RLConfigError as err:
+            raise AirflowFailException(str(err)) from err
+        return hook

@@ -1,0 +1,187 @@
+"""``RLTrainingJobSensor``: wait for a training job that another task (or a person) started.
+
+Poke, reschedule and deferrable modes. Each log line reaches the task log once: in poke mode
+the cursor lives on the sensor, deferred it travels in the trigger, and in reschedule mode
+(a new process per poke, and Airflow 3 clears a task's own XComs whenever it starts again) it
+is kept in an Airflow Variable named after the task instance, deleted when the sensor ends.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable, conf
+from airflow.sdk.exceptions import AirflowException
+
+from rl_provider.core.enums import TrainingJobStatus
+from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
+from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
+from rl_provider.operators.train import _job_failed, config_errors_fail
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from rl_provider.core.jobs import TrainingJobDescription
+
+__all__ = ["RLTrainingJobSensor", "log_cursor_variable"]
+
+_MISSING = object()
+
+
+def log_cursor_variable(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
+    """Name of the Variable holding a reschedule-mode sensor's log cursor."""
+    return f"rl_provider.log_cursor.{dag_id}.{task_id}.{run_id}.{map_index}"
+
+
+class RLTrainingJobSensor(BaseSensorOperator):
+    """Wait until a training job ends; fail if it ends ``Failed`` or ``Stopped``.
+
+    :param job_name: the training job (templated; e.g. the train task's ``job_name`` XCom).
+    :param conn_id: the ``rl`` connection.
+    :param print_log: print the job's new log lines at every poke (each line once).
+    :param deferrable: wait in the triggerer.
+
+    Returns ``{"Training": <DescribeTrainingJob>}``. The job is never stopped by this sensor.
+    """
+
+    template_fields: Sequence[str] = ("job_name",)
+    operator_extra_links = (RLTrainingJobLink(), RLTrainingLogLink())
+    ui_color = "#d8ecd3"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        conn_id: str = DEFAULT_CONN_ID,
+        print_log: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.conn_id = conn_id
+        self.print_log = print_log
+        self.deferrable = deferrable
+        self._cursor: Any = _MISSING
+
+    @property
+    def hook(self) -> RLHook:
+        hook: RLHook | None = self.__dict__.get("_hook")
+        if hook is None:
+            hook = self.__dict__["_hook"] = RLHook(self.conn_id)
+        return hook
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        with config_errors_fail():
+            backend = self.hook.backend
+        description = backend.describe_training_job(self.job_name)
+        cursor = self._print_new_lines(context, None)
+        if description.is_terminal:
+            return self._finish(context, description)
+        from rl_provider.triggers.training_job import RLTrainingJobTrigger  # only when deferring
+
+        self.defer(
+            trigger=RLTrainingJobTrigger(
+                job_name=self.job_name,
+                poll_interval=self.poke_interval,
+                stop_on_kill=False,
+                print_log=self.print_log,
+                log_cursor=cursor,
+                conn_id=self.conn_id,
+                backend_settings=self.hook.settings.to_dict(),
+            ),
+            method_name="execute_complete",
+            # The sensor's own timeout, enforced by Airflow (the trigger's deadline would stop
+            # the job, which a sensor must not do).
+            timeout=datetime.timedelta(seconds=self.timeout) if self.timeout else None,
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        with config_errors_fail():
+            backend = self.hook.backend
+        description = backend.describe_training_job(self.job_name)
+        self.log.info(
+            "Training job %s: %s - %s",
+            self.job_name,
+            description.training_job_status.value,
+            description.secondary_status.value if description.secondary_status else "-",
+        )
+        cursor = self._load_cursor(context)
+        cursor = self._print_new_lines(context, cursor)
+        if not description.is_terminal:
+            self._save_cursor(context, cursor)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, description))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: the event alone says whether the job succeeded."""
+        from rl_provider.triggers.training_job import TrainingEventStatus
+
+        if not isinstance(event, dict) or "status" not in event:
+            raise AirflowException(f"Training trigger sent no valid event: {event!r}")
+        status = event["status"]
+        if status == TrainingEventStatus.SUCCESS:
+            return {"Training": self.hook.backend.describe_training_job(self.job_name).to_api()}
+        if status in (TrainingEventStatus.FAILED, TrainingEventStatus.STOPPED):
+            raise _job_failed(
+                self.job_name,
+                TrainingJobStatus.FAILED
+                if status == TrainingEventStatus.FAILED
+                else TrainingJobStatus.STOPPED,
+                event.get("failure_reason"),
+                event.get("secondary_status"),
+            )
+        raise AirflowException(event.get("message") or f"Training job {self.job_name}: {status}")
+
+    # ------------------------------------------------------------------------------ helpers
+    def _finish(self, context: Context, description: TrainingJobDescription) -> dict[str, Any]:
+        self._print_new_lines(context, self._load_cursor(context))  # lines of the last moment
+        self._forget_cursor(context)
+        if description.is_failure:
+            raise _job_failed(
+                self.job_name,
+                description.training_job_status,
+                description.failure_reason,
+                description.secondary_status.value if description.secondary_status else None,
+            )
+        return {"Training": description.to_api()}
+
+    def _print_new_lines(self, context: Context, cursor: Any) -> Any:
+        if not self.print_log:
+            return cursor
+        lines, cursor = self.hook.backend.read_logs(self.job_name, cursor)
+        for line in lines:
+            self.log.info("%s", line)
+        self._cursor = cursor
+        return cursor
+
+    def _variable(self, context: Context) -> str:
+        ti = context["ti"]
+        map_index = ti.map_index if ti.map_index is not None else -1
+        return log_cursor_variable(ti.dag_id, ti.task_id, ti.run_id, map_index)
+
+    def _load_cursor(self, context: Context) -> Any:
+        if self._cursor is not _MISSING:
+            return self._cursor
+        if self.reschedule:
+            stored = Variable.get(self._variable(context), default=None)
+            if stored is not None:
+                data = json.loads(stored)
+                if data.get("job_name") == self.job_name:
+                    return data.get("cursor")
+        return None
+
+    def _save_cursor(self, context: Context, cursor: Any) -> None:
+        self._cursor = cursor
+        if self.reschedule and self.print_log:
+            value = json.dumps({"job_name": self.job_name, "cursor": cursor})
+            Variable.set(self._variable(context), value, description="rl_provider log cursor")
+
+    def _forget_cursor(self, context: Context) -> None:
+        if self.reschedule and self.print_log:
+            Variable.delete(self._variable(context))

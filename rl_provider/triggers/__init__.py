@@ -1,0 +1,1 @@
+"""Deferrable triggers: async polling of training jobs and endpoints in the triggerer."""

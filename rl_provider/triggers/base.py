@@ -1,0 +1,76 @@
+"""``RLBaseTrigger``: every trigger carries its class path and *all* backend settings.
+
+The Amazon provider lost settings between operator and trigger (region, verify, botocore
+config); here the operator resolves the ``rl`` connection once (``RLHook.settings``) and every
+setting travels in ``serialize()``, so the triggerer builds the very backend the worker used
+without reading the connection again from its event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger
+
+from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendSettings, RLHook
+
+if TYPE_CHECKING:
+    from rl_provider.backends.base import AsyncTrainingBackend, Backend
+
+__all__ = ["RLBaseTrigger"]
+
+
+class RLBaseTrigger(BaseTrigger):
+    """Base of the rl_provider triggers.
+
+    :param poll_interval: seconds between two polls.
+    :param conn_id: the ``rl`` connection the settings came from (shown in logs).
+    :param backend_settings: ``BackendSettings.to_dict()`` of the operator's hook; without it
+        the trigger reads ``conn_id`` itself.
+
+    Subclasses list the names of their own constructor arguments in ``serialized_fields``; each
+    is stored as an attribute of the same name.
+    """
+
+    serialized_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        poll_interval: float,
+        conn_id: str = DEFAULT_CONN_ID,
+        backend_settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
+        self.poll_interval = float(poll_interval)
+        self.conn_id = conn_id
+        self.backend_settings = dict(backend_settings) if backend_settings is not None else None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "poll_interval": self.poll_interval,
+            "conn_id": self.conn_id,
+            "backend_settings": self.backend_settings,
+        }
+        for name in self.serialized_fields:
+            kwargs[name] = getattr(self, name)
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
+
+    def hook(self) -> RLHook:
+        settings = (
+            BackendSettings.from_dict(self.backend_settings)
+            if self.backend_settings is not None
+            else None
+        )
+        return RLHook(self.conn_id, settings=settings)
+
+    async def backends(self) -> tuple[Backend, AsyncTrainingBackend]:
+        """Build the hook's backends on a worker thread: opening a home or a connection blocks."""
+
+        def build() -> tuple[Backend, AsyncTrainingBackend]:
+            hook = self.hook()
+            return hook.backend, hook.async_backend
+
+        return await asyncio.to_thread(build)

@@ -1,0 +1,166 @@
+"""``RLTrainingJobTrigger``: follows a training job from the triggerer, without blocking it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import TriggerEvent
+
+from rl_provider.core.enums import TrainingJobStatus
+from rl_provider.exceptions import RLProviderError
+from rl_provider.hooks.rl import DEFAULT_CONN_ID
+from rl_provider.triggers.base import RLBaseTrigger
+
+if TYPE_CHECKING:
+    from rl_provider.core.jobs import TrainingJobDescription
+
+__all__ = ["RLTrainingJobTrigger", "TrainingEventStatus", "training_event"]
+
+
+class TrainingEventStatus(StrEnum):
+    """The ``status`` values of a training event (DESIGN section 5)."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+_EVENT_STATUS = {
+    TrainingJobStatus.COMPLETED: TrainingEventStatus.SUCCESS,
+    TrainingJobStatus.FAILED: TrainingEventStatus.FAILED,
+    TrainingJobStatus.STOPPED: TrainingEventStatus.STOPPED,
+}
+
+
+def training_event(
+    description: TrainingJobDescription,
+    *,
+    status: TrainingEventStatus | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """The one event schema, from a description (``status`` overrides the job's own).
+
+    Plain JSON values only: events cross processes through Airflow's serializer.
+    """
+    event: dict[str, Any] = {
+        "status": (status or _EVENT_STATUS[description.training_job_status]).value,
+        "job_name": description.training_job_name,
+        "failure_reason": description.failure_reason,
+        "secondary_status": (
+            description.secondary_status.value if description.secondary_status else None
+        ),
+        "final_metrics": description.final_metrics,
+    }
+    if message is not None:
+        event["message"] = message
+    return event
+
+
+class RLTrainingJobTrigger(RLBaseTrigger):
+    """Poll a training job until it ends; print its new log lines into the task log meanwhile.
+
+    :param job_name: the training job.
+    :param poll_interval: seconds between polls.
+    :param deadline: epoch seconds after which the job is stopped and a ``timeout`` event fired
+        (the operator's ``max_ingestion_time``; absolute so a triggerer restart keeps it).
+    :param stop_on_kill: stop the job when the deferred task is killed by a user.
+    :param print_log: print the job's log lines.
+    :param log_cursor: the backend's log cursor where the operator left off (no line twice).
+
+    Yields exactly one event ``{"status", "job_name", "failure_reason", "secondary_status",
+    "final_metrics"}`` (+ ``message`` for ``timeout``/``error``).
+    """
+
+    serialized_fields = ("job_name", "deadline", "stop_on_kill", "print_log", "log_cursor")
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        poll_interval: float = 30,
+        deadline: float | None = None,
+        stop_on_kill: bool = True,
+        print_log: bool = True,
+        log_cursor: Any = None,
+        conn_id: str = DEFAULT_CONN_ID,
+        backend_settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            poll_interval=poll_interval, conn_id=conn_id, backend_settings=backend_settings
+        )
+        self.job_name = job_name
+        self.deadline = deadline
+        self.stop_on_kill = stop_on_kill
+        self.print_log = print_log
+        self.log_cursor = log_cursor
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._follow()
+        except RLProviderError as err:
+            self.log.error("Following training job %s failed: %s", self.job_name, err)
+            event = {
+                "status": TrainingEventStatus.ERROR.value,
+                "job_name": self.job_name,
+                "failure_reason": None,
+                "secondary_status": None,
+                "final_metrics": {},
+                "message": str(err),
+            }
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
+
+    async def _follow(self) -> dict[str, Any]:
+        sync_backend, backend = await self.backends()
+        cursor = self.log_cursor
+        last_status = None
+        while True:
+            description = await backend.describe_training_job(self.job_name)
+            if self.print_log:
+                cursor = await self._print_logs(backend, cursor)
+            status = (description.training_job_status, description.secondary_status)
+            if status != last_status:
+                self.log.info(
+                    "Training job %s: %s - %s",
+                    self.job_name,
+                    description.training_job_status.value,
+                    description.secondary_status.value if description.secondary_status else "-",
+                )
+                last_status = status
+            if description.is_terminal:
+                if self.print_log:  # the last lines may land together with the terminal state
+                    await self._print_logs(backend, cursor)
+                return training_event(description)
+            if self.deadline is not None and time.time() >= self.deadline:
+                self.log.error(
+                    "Training job %s still %s at the max_ingestion_time deadline: stopping it.",
+                    self.job_name,
+                    description.training_job_status.value,
+                )
+                await asyncio.to_thread(sync_backend.stop_training_job, self.job_name)
+                return training_event(
+                    description,
+                    status=TrainingEventStatus.TIMEOUT,
+                    message=f"Training job {self.job_name} exceeded max_ingestion_time and was "
+                    "stopped.",
+                )
+            await asyncio.sleep(self.poll_interval)
+
+    async def _print_logs(self, backend: Any, cursor: Any) -> Any:
+        lines, cursor = await backend.read_logs(self.job_name, cursor)
+        for line in lines:
+            self.log.info("%s", line)
+        return cursor
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task (mark failed/success, clear): stop the job."""
+        if not self.stop_on_kill:
+            return
+        self.log.info("Task killed: stopping training job %s.", self.job_name)
+        sync_backend, _ = await self.backends()
+        await asyncio.to_thread(sync_backend.stop_training_job, self.job_name)
