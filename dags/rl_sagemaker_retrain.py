@@ -105,11 +105,11 @@ def evaluate_new_policy(training: dict[str, Any], params: dict[str, Any]) -> dic
 
 
 @task
-def evaluate_current_policy(params: dict[str, Any]) -> dict[str, Any] | None:
-    """Evaluate the model the endpoint serves now (``None``: no endpoint yet)."""
+def evaluate_current_policy(params: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the model the endpoint serves now (``mean`` None: nothing served yet)."""
     served = served_model(_backend(), params["endpoint_name"])
-    if served is None or served["model_data"] is None:
-        return None if served is None else {**served, "mean": None}
+    if served["model_data"] is None:
+        return {**served, "mean": None}
     # The served archive is the repacked one (model + code/); the policy files are the same.
     return {**served, **_evaluate_s3(served["model_data"], int(params["episodes"]))}
 

@@ -52,8 +52,8 @@ def evaluate_model(model_data: str, episodes: int) -> dict[str, Any]:
     return {"model_data": model_data, **result}
 
 
-def served_model(backend: Any, endpoint_name: str) -> dict[str, Any] | None:
-    """What the endpoint serves now: ``None`` without an endpoint, ``model_data`` None if Failed.
+def served_model(backend: Any, endpoint_name: str) -> dict[str, Any]:
+    """What the endpoint serves now (``model_data`` is None without an endpoint or if Failed).
 
     Follows endpoint -> endpoint config -> model -> ``ModelDataUrl``, on any backend.
     """
@@ -65,7 +65,8 @@ def served_model(backend: Any, endpoint_name: str) -> dict[str, Any] | None:
         log.info(
             "Endpoint %s does not exist yet: any policy above the threshold wins.", endpoint_name
         )
-        return None
+        # A dict, not None: a None return value stores no XCom and downstream pulls log errors.
+        return {"endpoint_status": None, "model_name": None, "model_data": None}
     status = endpoint.endpoint_status.value
     if endpoint.is_failure:
         log.warning("Endpoint %s is %s: it serves nothing.", endpoint_name, status)
@@ -84,7 +85,7 @@ def decide(
     """Deploy only if the new policy reaches the threshold AND beats the endpoint's policy."""
     if new["mean"] < threshold:
         return False, f"new mean {new['mean']:.1f} is below the threshold {threshold:g}"
-    if current is None or current.get("mean") is None:
+    if current is None or current.get("mean") is None:  # nothing (working) served yet
         return True, f"new mean {new['mean']:.1f} >= {threshold:g}; nothing served yet"
     if new["mean"] > current["mean"]:
         return True, f"new mean {new['mean']:.1f} beats current {current['mean']:.1f}"
