@@ -1,0 +1,256 @@
+"""The ``rl-provider`` command line: parser, backend selection, exit codes, error reporting.
+
+Every command is a function ``(args, ctx) -> ExitCode`` in ``jobs.py`` or ``resources.py``.
+Errors from ``rl_provider.exceptions`` become one line on stderr and an exit code; a traceback
+is shown only with ``--debug``. Heavy packages (boto3, Airflow, matplotlib) are imported only by
+the commands and backends that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from rl_provider import __version__
+from rl_provider.cli.output import Output
+from rl_provider.exceptions import RLConfigError, RLProviderError
+
+
+class ExitCode(IntEnum):
+    """What a script can branch on (docs/CLI.md has the table per command)."""
+
+    OK = 0
+    #: The job ended Failed or Stopped (``describe``, ``logs --follow``), a stop did not end in
+    #: Stopped, the endpoint cannot serve, the model answered an error, or the backend failed.
+    FAILED = 1
+    #: Bad arguments or setup: unknown option, bad JSON, a missing home, a missing extra.
+    USAGE = 2
+    #: No job, model or endpoint of that name (or no metrics to plot).
+    NOT_FOUND = 3
+    #: Ctrl-C (128 + SIGINT, the shell convention).
+    INTERRUPTED = 130
+
+
+class BackendKind(StrEnum):
+    LOCAL = "local"
+    SAGEMAKER = "sagemaker"
+
+
+Command = Callable[[argparse.Namespace, "Context"], ExitCode]
+
+
+class Context:
+    """One run's output and its backend, opened on first use (after the input is validated)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.output = Output(json_mode=bool(args.json))
+        self._backend: Any = None
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            self._backend = open_backend(self.args)
+        return self._backend
+
+
+def _home_origin(home: str | None) -> str:
+    if home:
+        return "from --home"
+    if os.environ.get("RL_PROVIDER_HOME"):
+        return "from RL_PROVIDER_HOME"
+    if os.environ.get("AIRFLOW_HOME"):
+        return "from $AIRFLOW_HOME/rl_provider"
+    return "the default ~/.rl_provider"
+
+
+def open_backend(args: argparse.Namespace) -> Any:
+    """The backend the options name: ``--conn``, else ``--backend`` (local by default)."""
+    if args.conn:
+        if args.backend or args.home or args.region:
+            raise RLConfigError(
+                f"--conn {args.conn} takes the backend, home and region from the Airflow "
+                "connection: drop --backend/--home/--region, or drop --conn."
+            )
+        return _connection_backend(args.conn)
+    kind = BackendKind(args.backend or BackendKind.LOCAL)
+    if kind is BackendKind.SAGEMAKER:
+        if args.home:
+            raise RLConfigError(
+                "--home is the local backend's state directory: drop it with --backend sagemaker."
+            )
+        try:
+            from rl_provider.backends.sagemaker import SageMakerBackend
+        except ImportError as err:
+            raise RLConfigError(
+                f"--backend sagemaker could not load its backend ({err}): "
+                "pip install 'airflow-provider-rl[sagemaker]'."
+            ) from None
+        return SageMakerBackend(region_name=args.region)
+    from rl_provider.backends.local.store import resolve_home
+
+    home = resolve_home(args.home)
+    # LocalBackend creates its home; a read-only CLI must not create an empty one at a typo.
+    if not (home / "state.db").is_file():
+        raise RLConfigError(
+            f"No rl_provider home at {home} ({_home_origin(args.home)}; it has no state.db): "
+            "pass --home DIR or set RL_PROVIDER_HOME to the directory your jobs ran in "
+            "(default $AIRFLOW_HOME/rl_provider, else ~/.rl_provider)."
+        )
+    from rl_provider.backends.local import LocalBackend
+
+    return LocalBackend(home, region=args.region)
+
+
+def _connection_backend(conn_id: str) -> Any:
+    # Airflow configures its logging on import and may log to stdout (e.g. "Unit test
+    # configuration loaded"); stdout carries tables and --json for scripts, so Airflow's lines go
+    # to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        return _open_connection_backend(conn_id)
+
+
+def _open_connection_backend(conn_id: str) -> Any:
+    try:
+        from rl_provider.hooks.rl import RLHook
+    except ImportError as err:
+        raise RLConfigError(
+            f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: {err}. "
+            "Use --backend local|sagemaker instead."
+        ) from None
+    try:
+        return RLHook(conn_id).backend
+    except RLProviderError:
+        raise
+    except Exception as err:  # Airflow's own errors: not configured, no such connection
+        raise RLConfigError(
+            f"Could not open Airflow connection {conn_id!r} ({type(err).__name__}: {err}): "
+            f"check AIRFLOW_HOME and `airflow connections get {conn_id}`, or use "
+            "--backend local|sagemaker."
+        ) from None
+
+
+def _options_parent(*, with_defaults: bool) -> argparse.ArgumentParser:
+    """Backend and output options, accepted before or after the command.
+
+    The top-level parser holds the defaults; the subcommand copies use SUPPRESS so an option
+    given after the command overrides the top-level value without resetting it when absent.
+    """
+
+    def default(value: object) -> object:
+        return value if with_defaults else argparse.SUPPRESS
+
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("backend and output")
+    group.add_argument(
+        "--backend",
+        choices=[kind.value for kind in BackendKind],
+        default=default(None),
+        help="where the jobs live (default: local)",
+    )
+    group.add_argument(
+        "--home",
+        metavar="DIR",
+        default=default(None),
+        help="local backend state directory (default: RL_PROVIDER_HOME, "
+        "$AIRFLOW_HOME/rl_provider, ~/.rl_provider)",
+    )
+    group.add_argument("--region", default=default(None), help="AWS region (sagemaker backend)")
+    group.add_argument(
+        "--conn",
+        metavar="CONN_ID",
+        default=default(None),
+        help="take the backend from this Airflow `rl` connection",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print JSON (SageMaker key names, ISO-8601 times) for scripts",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show the traceback of an unexpected error",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rl_provider.cli import jobs, resources
+
+    common = _options_parent(with_defaults=False)
+    parser = argparse.ArgumentParser(
+        prog="rl-provider",
+        description="Runbook CLI for rl_provider training jobs, models and endpoints.",
+        parents=[_options_parent(with_defaults=True)],
+        epilog="Exit codes: 0 ok, 1 job failed/stopped (or operation failed), 2 usage error, "
+        "3 not found. See docs/CLI.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"rl-provider {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="{jobs,models,endpoints}")
+    groups.required = True
+
+    def add(
+        subparsers: Any, name: str, command: Command, help_text: str
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = subparsers.add_parser(
+            name, parents=[common], help=help_text, description=help_text
+        )
+        sub.set_defaults(command=command)
+        return sub
+
+    jobs.register(groups, add, common)
+    resources.register(groups, add, common)
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _exit_code(err: RLProviderError) -> ExitCode:
+    if isinstance(err, LookupError):
+        return ExitCode.NOT_FOUND
+    if isinstance(err, RLConfigError):
+        return ExitCode.USAGE
+    return ExitCode.FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    ctx = Context(args)
+    command: Command = args.command
+    try:
+        return int(command(args, ctx))
+    except RLProviderError as err:
+        if args.debug:
+            traceback.print_exc()
+        ctx.output.note(f"rl-provider: error: {_one_line(str(err))}")
+        return int(_exit_code(err))
+    except KeyboardInterrupt:
+        ctx.output.note("rl-provider: interrupted.")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error. Point stdout at devnull so the
+        # interpreter's final flush does not raise again (Python docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except Exception as err:  # the CLI's promise: one line, never a traceback (unless --debug)
+        if args.debug:
+            traceback.print_exc()
+        ctx.output.note(
+            f"rl-provider: error: {type(err).__name__}: {_one_line(str(err))} "
+            "(rerun with --debug for the traceback)"
+        )
+        return int(ExitCode.FAILED)
