@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rl_provider.core import hyperparameters as hp
 from rl_provider.core import images, toolkits
-from rl_provider.core.enums import RLFramework, RLToolkit, SecondaryStatus
+from rl_provider.core.enums import RLFramework, RLToolkit
 from rl_provider.core.inputs import input_data_config
 from rl_provider.core.metrics import default_metric_definitions, validate_definitions
 from rl_provider.core.naming import base_name_from_image, name_from_base, validate_name
-from rl_provider.core.packaging import build_sourcedir, validate_source
+from rl_provider.core.packaging import build_sourcedir
 from rl_provider.exceptions import (
     BackendError,
     ImageNotFoundError,
-    JobFailedError,
     RLConfigError,
     RLMissingArgumentError,
 )
@@ -123,13 +122,7 @@ class TrainingJob:
                 break
             time.sleep(interval)
         if description.is_failure:
-            reason = description.failure_reason
-            if description.secondary_status is SecondaryStatus.MAX_RUNTIME_EXCEEDED:
-                reason = (reason + "; " if reason else "") + (
-                    "MaxRuntimeExceeded: the job was stopped at MaxRuntimeInSeconds; "
-                    "artifacts written so far were saved"
-                )
-            raise JobFailedError(self.name, description.training_job_status.value, reason)
+            raise description.failure_error()
         return description
 
 
@@ -420,7 +413,6 @@ class RLEstimator:
         uri = self.code_uri(job_name)
         if uri is None or uri == self.source_dir:  # an s3:// source_dir is used as it is
             return uri
-        validate_source(self.entry_point, self.source_dir, self.dependencies)
         with tempfile.TemporaryDirectory(prefix="rl-provider-src-") as tmp:
             archive = build_sourcedir(
                 self.entry_point, self.source_dir, self.dependencies, Path(tmp)

@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from rl_provider.core.enums import EndpointStatus, SecondaryStatus, TrainingJobStatus
-from rl_provider.exceptions import BackendError
+from rl_provider.exceptions import BackendError, JobFailedError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -408,6 +408,37 @@ class TrainingJobDescription(_ApiValue):
     def max_runtime_exceeded(self) -> bool:
         """Stopped by ``MaxRuntimeInSeconds``: the artifacts written so far exist."""
         return self.secondary_status is SecondaryStatus.MAX_RUNTIME_EXCEEDED
+
+    def failure_error(self) -> JobFailedError:
+        """``job_failed_error`` for this (Failed or Stopped) job."""
+        return job_failed_error(
+            self.training_job_name,
+            self.training_job_status,
+            self.failure_reason,
+            self.secondary_status,
+        )
+
+
+def job_failed_error(
+    name: str,
+    status: TrainingJobStatus,
+    failure_reason: str | None,
+    secondary_status: SecondaryStatus | str | None,
+) -> JobFailedError:
+    """The error for a job that ended Failed or Stopped, saying whether MaxRuntimeExceeded
+    stopped it (its artifacts exist) or a stop request did.
+
+    One wording for ``TrainingJob.wait`` (``fit()``), the training operator and the sensor.
+    """
+    reason = failure_reason
+    if secondary_status == SecondaryStatus.MAX_RUNTIME_EXCEEDED.value:
+        reason = (reason + "; " if reason else "") + (
+            "MaxRuntimeExceeded: the job was stopped at MaxRuntimeInSeconds (the estimator's "
+            "max_run); the artifacts written so far were saved"
+        )
+    elif status is TrainingJobStatus.STOPPED and not reason:
+        reason = "stopped before it completed (StopTrainingJob or a killed task)"
+    return JobFailedError(name, status.value, reason)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

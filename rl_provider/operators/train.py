@@ -24,6 +24,7 @@ from airflow.sdk import Asset, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from rl_provider.core.enums import CoercibleEnum, SecondaryStatus, TrainingJobStatus
+from rl_provider.core.jobs import job_failed_error
 from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_base, validate_name
 from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, RLHook
@@ -225,17 +226,7 @@ class RLTrainOperator(BaseOperator):
         if status == TrainingEventStatus.SUCCESS:
             description = self.hook.backend.describe_training_job(name)
             return self._finish(context, description)
-        if status in (TrainingEventStatus.FAILED, TrainingEventStatus.STOPPED):
-            job_status = (
-                TrainingJobStatus.FAILED
-                if status == TrainingEventStatus.FAILED
-                else TrainingJobStatus.STOPPED
-            )
-            raise _job_failed(
-                name, job_status, event.get("failure_reason"), event.get("secondary_status")
-            )
-        message = event.get("message") or f"Training job {name}: {status}"
-        raise AirflowException(message)
+        raise _event_error(name, event)
 
     def on_kill(self) -> None:
         """The task was killed: stop its job (unless ``stop_on_kill=False``)."""
@@ -355,12 +346,7 @@ class RLTrainOperator(BaseOperator):
     def _finish(self, context: Context, description: TrainingJobDescription) -> dict[str, Any]:
         name = description.training_job_name
         if description.is_failure:
-            raise _job_failed(
-                name,
-                description.training_job_status,
-                description.failure_reason,
-                description.secondary_status.value if description.secondary_status else None,
-            )
+            raise description.failure_error()
         self._active_job = None  # nothing left to stop
         ti = context["ti"]
         ti.xcom_push(key="job_name", value=name)
@@ -399,15 +385,21 @@ class RLTrainOperator(BaseOperator):
         RLTrainingLogLink.persist(context, **values)
 
 
-def _job_failed(
-    name: str, status: TrainingJobStatus, reason: str | None, secondary: str | None
-) -> JobFailedError:
-    """The task's error for a Failed/Stopped job, saying whether MaxRuntimeExceeded stopped it."""
-    if secondary == SecondaryStatus.MAX_RUNTIME_EXCEEDED.value:
-        reason = (reason + "; " if reason else "") + (
-            "MaxRuntimeExceeded: the job was stopped at MaxRuntimeInSeconds (the estimator's "
-            "max_run); the artifacts written so far were saved"
+def _event_error(name: str, event: dict[str, Any]) -> AirflowException | JobFailedError:
+    """The task's error for a training trigger event other than ``success``.
+
+    Shared by ``RLTrainOperator`` and ``RLTrainingJobSensor``: one mapping from event status
+    to error, whichever task deferred.
+    """
+    from rl_provider.triggers.training_job import TrainingEventStatus
+
+    status = event["status"]
+    job_status = {
+        TrainingEventStatus.FAILED: TrainingJobStatus.FAILED,
+        TrainingEventStatus.STOPPED: TrainingJobStatus.STOPPED,
+    }.get(status)
+    if job_status is not None:
+        return job_failed_error(
+            name, job_status, event.get("failure_reason"), event.get("secondary_status")
         )
-    elif status is TrainingJobStatus.STOPPED and not reason:
-        reason = "stopped before it completed (StopTrainingJob or a killed task)"
-    return JobFailedError(name, status.value, reason)
+    return AirflowException(event.get("message") or f"Training job {name}: {status}")

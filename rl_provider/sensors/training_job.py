@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable, conf
 from airflow.sdk.exceptions import AirflowException
 
-from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
-from rl_provider.operators.train import _job_failed, config_errors_fail
+from rl_provider.operators.train import _event_error, config_errors_fail
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -124,31 +123,16 @@ class RLTrainingJobSensor(BaseSensorOperator):
 
         if not isinstance(event, dict) or "status" not in event:
             raise AirflowException(f"Training trigger sent no valid event: {event!r}")
-        status = event["status"]
-        if status == TrainingEventStatus.SUCCESS:
+        if event["status"] == TrainingEventStatus.SUCCESS:
             return {"Training": self.hook.backend.describe_training_job(self.job_name).to_api()}
-        if status in (TrainingEventStatus.FAILED, TrainingEventStatus.STOPPED):
-            raise _job_failed(
-                self.job_name,
-                TrainingJobStatus.FAILED
-                if status == TrainingEventStatus.FAILED
-                else TrainingJobStatus.STOPPED,
-                event.get("failure_reason"),
-                event.get("secondary_status"),
-            )
-        raise AirflowException(event.get("message") or f"Training job {self.job_name}: {status}")
+        raise _event_error(self.job_name, event)
 
     # ------------------------------------------------------------------------------ helpers
     def _finish(self, context: Context, description: TrainingJobDescription) -> dict[str, Any]:
         self._print_new_lines(context, self._load_cursor(context))  # lines of the last moment
         self._forget_cursor(context)
         if description.is_failure:
-            raise _job_failed(
-                self.job_name,
-                description.training_job_status,
-                description.failure_reason,
-                description.secondary_status.value if description.secondary_status else None,
-            )
+            raise description.failure_error()
         return {"Training": description.to_api()}
 
     def _print_new_lines(self, context: Context, cursor: Any) -> Any:

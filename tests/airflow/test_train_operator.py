@@ -330,3 +330,34 @@ def test_deterministic_job_names_are_valid_stable_and_leave_room_for_retries(
         deterministic_job_name(dag_id + "x", task_id, run_id, map_index, base=base),
     }
     assert name not in others
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        (
+            {"status": "failed", "failure_reason": "AlgorithmError: boom"},
+            "JobFailedError",
+            "Training job j ended Failed: AlgorithmError: boom",
+        ),
+        (
+            {"status": "stopped", "secondary_status": "MaxRuntimeExceeded"},
+            "JobFailedError",
+            "MaxRuntimeExceeded: the job was stopped at MaxRuntimeInSeconds",
+        ),
+        (
+            {"status": "stopped"},
+            "JobFailedError",
+            "Training job j ended Stopped: stopped before it completed",
+        ),
+        ({"status": "timeout", "message": "waited 5 s"}, "AirflowException", "waited 5 s"),
+        ({"status": "error"}, "AirflowException", "Training job j: error"),
+    ],
+)
+def test_trigger_events_map_to_one_error_for_operator_and_sensor(event, error, message):
+    # RLTrainOperator and RLTrainingJobSensor both resume through _event_error.
+    from rl_provider.operators.train import _event_error
+
+    err = _event_error("j", event)
+    assert type(err).__name__ == error
+    assert message in str(err)
