@@ -595,6 +595,12 @@ def test_failed_endpoint_describe_exits_1(home):
     invoked = rl("endpoints", "invoke", "cli-broken", "--data", "[1]", home=home)
     assert invoked.returncode == 1
     assert "cannot serve" in one_line_error(invoked)
+    # Only an InService endpoint can be updated: refused before a new endpoint config exists.
+    config = home.backend.describe_endpoint("cli-broken").endpoint_config_name
+    refused = rl("endpoints", "update", "cli-broken", "--model", "cli-broken", home=home)
+    assert refused.returncode == 2
+    assert "only an InService endpoint can be updated" in one_line_error(refused)
+    assert home.backend.describe_endpoint("cli-broken").endpoint_config_name == config
     deleted = rl("endpoints", "delete", "cli-broken", home=home)
     assert deleted.returncode == 0, deleted.stderr
     assert rl("endpoints", "describe", "cli-broken", home=home).returncode == 3

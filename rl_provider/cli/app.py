@@ -19,7 +19,7 @@ from typing import Any
 
 from rl_provider import __version__
 from rl_provider.cli.output import Output
-from rl_provider.exceptions import RLConfigError, RLProviderError
+from rl_provider.exceptions import BackendError, RLConfigError, RLProviderError
 
 
 class ExitCode(IntEnum):
@@ -58,6 +58,13 @@ class Context:
         if self._backend is None:
             self._backend = open_backend(self.args)
         return self._backend
+
+    def backend_method(self, method: str, what: str) -> Callable[..., Any]:
+        """A backend method beyond the ``Backend`` protocol (the ``list_*`` calls)."""
+        found: Callable[..., Any] | None = getattr(self.backend, method, None)
+        if found is None:
+            raise BackendError(f"{type(self.backend).__name__} cannot {what}.")
+        return found
 
 
 def _home_origin(home: str | None) -> str:

@@ -17,7 +17,7 @@ from rl_provider.cli.output import (
     write_atomically,
 )
 from rl_provider.core.enums import TrainingJobStatus
-from rl_provider.exceptions import BackendError, JobNotFoundError
+from rl_provider.exceptions import JobNotFoundError
 
 if TYPE_CHECKING:
     from rl_provider.core.jobs import TrainingJobDescription
@@ -108,20 +108,13 @@ def register(groups: Any, add: Any, common: argparse.ArgumentParser) -> None:
     )
 
 
-def _lister(backend: Any) -> Any:
-    lister = getattr(backend, "list_training_jobs", None)
-    if lister is None:
-        raise BackendError(f"{type(backend).__name__} cannot list training jobs.")
-    return lister
-
-
 def jobs_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
     request: dict[str, Any] = {"MaxResults": args.limit}
     if args.status is not None:
         request["StatusEquals"] = args.status.value
     if args.contains:
         request["NameContains"] = args.contains
-    response = _lister(ctx.backend)(**request)
+    response = ctx.backend_method("list_training_jobs", "list training jobs")(**request)
     summaries = list(response.get("TrainingJobSummaries", []))[: args.limit]
     out = ctx.output
     if out.json_mode:
@@ -239,8 +232,7 @@ def jobs_describe(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 
 def _poll_seconds(backend: Any) -> float:
-    interval = float(getattr(backend, "poll_interval", _MAX_POLL_SECONDS))
-    return min(max(interval, 0.1), _MAX_POLL_SECONDS)
+    return min(max(float(backend.poll_interval), 0.1), _MAX_POLL_SECONDS)
 
 
 def _watch(ctx: Context, name: str, *, logs: bool, verb: str) -> TrainingJobDescription:

@@ -82,16 +82,9 @@ def register(groups: Any, add: Any, common: argparse.ArgumentParser) -> None:
     sub.add_argument("name", metavar="NAME")
 
 
-def _call(backend: Any, method: str, what: str) -> Any:
-    call = getattr(backend, method, None)
-    if call is None:
-        raise BackendError(f"{type(backend).__name__} cannot {what}.")
-    return call
-
-
 # ------------------------------------------------------------------------------------ models
 def models_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    response = _call(ctx.backend, "list_models", "list models")()
+    response = ctx.backend_method("list_models", "list models")()
     models = list(response.get("Models", []))
     out = ctx.output
     if out.json_mode:
@@ -139,7 +132,7 @@ def models_delete(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 # --------------------------------------------------------------------------------- endpoints
 def endpoints_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    response = _call(ctx.backend, "list_endpoints", "list endpoints")()
+    response = ctx.backend_method("list_endpoints", "list endpoints")()
     endpoints = list(response.get("Endpoints", []))
     out = ctx.output
     if out.json_mode:
@@ -163,12 +156,9 @@ def endpoints_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 
 def _served_models(backend: Any, config_name: str) -> str | None:
-    """The model names behind an endpoint config, when the backend can say."""
-    describe = getattr(backend, "describe_endpoint_config", None)
-    if describe is None:
-        return None
+    """The model names behind an endpoint config."""
     try:
-        config = describe(config_name)
+        config = backend.describe_endpoint_config(config_name)
     except LookupError:  # the config was deleted after the endpoint was created
         return None
     return ", ".join(variant.model_name for variant in config.production_variants) or None
@@ -305,7 +295,7 @@ def endpoints_update(args: argparse.Namespace, ctx: Context) -> ExitCode:
 def _wait_for_update(ctx: Context, name: str) -> EndpointDescription:
     """Poll until the endpoint is no longer Creating/Updating (spinner on stderr)."""
     backend = ctx.backend
-    interval = max(float(getattr(backend, "poll_interval", 5.0)), 0.1)
+    interval = max(float(backend.poll_interval), 0.1)
     began = time.monotonic()
     with ctx.output.progress(f"Updating {name}") as live:
         while True:

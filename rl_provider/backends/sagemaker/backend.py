@@ -40,6 +40,7 @@ from rl_provider.core.metrics import MetricExtractor
 from rl_provider.core.naming import validate_name
 from rl_provider.core.packaging import sha256_file
 from rl_provider.exceptions import (
+    BackendError,
     EndpointNotFoundError,
     JobNotFoundError,
     ModelInvocationError,
@@ -136,11 +137,34 @@ class SageMakerBackend:
                     ) from None
             return self._clients[service]
 
-    def _call(self, service: str, operation: str, **kwargs: Any) -> Any:
-        response = call(self.client(service), operation, self.retry, **kwargs)
-        if isinstance(response, dict):
-            response.pop("ResponseMetadata", None)
+    def _call(
+        self,
+        service: str,
+        operation: str,
+        *,
+        not_found: Callable[[str], BackendError] | None = None,
+        exists: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One AWS call through ``calls.call``, without boto3's ``ResponseMetadata``."""
+        response: dict[str, Any] = call(
+            self.client(service),
+            operation,
+            self.retry,
+            not_found=not_found,
+            exists=exists,
+            **kwargs,
+        )
+        response.pop("ResponseMetadata", None)
         return response
+
+    def _missing(
+        self, error: type[BackendError], what: str, name: str
+    ) -> Callable[[str], BackendError]:
+        """``not_found`` for a describe or delete of the named resource (``calls.translate``)."""
+        return lambda message: error(
+            f"Could not find {what} {name!r} in {self.region} ({message})."
+        )
 
     @property
     def region(self) -> str | None:
@@ -269,22 +293,13 @@ class SageMakerBackend:
             request["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath"
         )
         self.ensure_bucket(output_bucket)
-        response: dict[str, Any] = self._call_named(
+        return self._call(
+            "sagemaker",
             "create_training_job",
             exists=f"Training job {name!r} exists: attach to it (RLEstimator.attach) or pick "
             "another job_name",
             **request,
         )
-        return response
-
-    def _call_named(
-        self, operation: str, *, exists: str | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        response: dict[str, Any] = call(
-            self.client("sagemaker"), operation, self.retry, exists=exists, **kwargs
-        )
-        response.pop("ResponseMetadata", None)
-        return response
 
     @staticmethod
     def validate_training_request(request: Mapping[str, Any]) -> None:
@@ -330,13 +345,10 @@ class SageMakerBackend:
 
     def describe_training_job(self, name: str) -> TrainingJobDescription:
         validate_name(name, kind="training job name")
-        response = call(
-            self.client("sagemaker"),
+        response = self._call(
+            "sagemaker",
             "describe_training_job",
-            self.retry,
-            not_found=lambda message: JobNotFoundError(
-                f"Could not find training job {name!r} in {self.region} ({message})."
-            ),
+            not_found=self._missing(JobNotFoundError, "training job", name),
             TrainingJobName=name,
         )
         return TrainingJobDescription.from_api(response)
@@ -468,28 +480,29 @@ class SageMakerBackend:
         submit = (container.get("Environment") or {}).get("SAGEMAKER_SUBMIT_DIRECTORY")
         if submit and "://" in submit:
             split_s3_uri(submit, "SAGEMAKER_SUBMIT_DIRECTORY")
-        return self._call_named(
-            "create_model", exists=f"Model {name!r} exists: pick another model name", **request
+        return self._call(
+            "sagemaker",
+            "create_model",
+            exists=f"Model {name!r} exists: pick another model name",
+            **request,
         )
 
     def describe_model(self, name: str) -> ModelDescription:
         validate_name(name, kind="model name")
-        response = call(
-            self.client("sagemaker"),
+        response = self._call(
+            "sagemaker",
             "describe_model",
-            self.retry,
-            not_found=lambda m: ModelNotFoundError(f"Could not find model {name!r} ({m})."),
+            not_found=self._missing(ModelNotFoundError, "model", name),
             ModelName=name,
         )
         return ModelDescription.from_api(response)
 
     def delete_model(self, name: str) -> None:
         validate_name(name, kind="model name")
-        call(
-            self.client("sagemaker"),
+        self._call(
+            "sagemaker",
             "delete_model",
-            self.retry,
-            not_found=lambda m: ModelNotFoundError(f"Could not find model {name!r} ({m})."),
+            not_found=self._missing(ModelNotFoundError, "model", name),
             ModelName=name,
         )
 
@@ -510,7 +523,8 @@ class SageMakerBackend:
                     f"Endpoint config {name!r}: instance type {instance_type!r} is not a "
                     "SageMaker hosting type: use an ml.* type (e.g. ml.m5.large)."
                 )
-        return self._call_named(
+        return self._call(
+            "sagemaker",
             "create_endpoint_config",
             exists=f"Endpoint config {name!r} exists: pick another name",
             **request,
@@ -518,26 +532,20 @@ class SageMakerBackend:
 
     def describe_endpoint_config(self, name: str) -> EndpointConfigDescription:
         validate_name(name, kind="endpoint config name")
-        response = call(
-            self.client("sagemaker"),
+        response = self._call(
+            "sagemaker",
             "describe_endpoint_config",
-            self.retry,
-            not_found=lambda m: EndpointNotFoundError(
-                f"Could not find endpoint configuration {name!r} ({m})."
-            ),
+            not_found=self._missing(EndpointNotFoundError, "endpoint configuration", name),
             EndpointConfigName=name,
         )
         return EndpointConfigDescription.from_api(response)
 
     def delete_endpoint_config(self, name: str) -> None:
         validate_name(name, kind="endpoint config name")
-        call(
-            self.client("sagemaker"),
+        self._call(
+            "sagemaker",
             "delete_endpoint_config",
-            self.retry,
-            not_found=lambda m: EndpointNotFoundError(
-                f"Could not find endpoint configuration {name!r} ({m})."
-            ),
+            not_found=self._missing(EndpointNotFoundError, "endpoint configuration", name),
             EndpointConfigName=name,
         )
 
@@ -554,7 +562,7 @@ class SageMakerBackend:
                 f"Cannot create already existing endpoint {name!r}: update it "
                 "(update_endpoint / deploy(update_endpoint=True)) or delete it first."
             )
-        return self._call_named("create_endpoint", **request)
+        return self._call("sagemaker", "create_endpoint", **request)
 
     def update_endpoint(self, **request: Any) -> dict[str, Any]:
         """UpdateEndpoint: SageMaker shifts traffic blue/green and rolls back on failure."""
@@ -565,17 +573,14 @@ class SageMakerBackend:
                 f"Endpoint {name!r} is {current.endpoint_status.value}: SageMaker updates only "
                 "InService endpoints; wait for it (or delete and recreate a Failed one)."
             )
-        return self._call_named("update_endpoint", **request)
+        return self._call("sagemaker", "update_endpoint", **request)
 
     def describe_endpoint(self, name: str) -> EndpointDescription:
         validate_name(name, kind="endpoint name")
-        response = call(
-            self.client("sagemaker"),
+        response = self._call(
+            "sagemaker",
             "describe_endpoint",
-            self.retry,
-            not_found=lambda m: EndpointNotFoundError(
-                f"Could not find endpoint {name!r} in {self.region} ({m})."
-            ),
+            not_found=self._missing(EndpointNotFoundError, "endpoint", name),
             EndpointName=name,
         )
         return EndpointDescription.from_api(response)
@@ -583,11 +588,10 @@ class SageMakerBackend:
     def delete_endpoint(self, name: str) -> None:
         """DeleteEndpoint (SageMaker tears the instances down; the config and model stay)."""
         validate_name(name, kind="endpoint name")
-        call(
-            self.client("sagemaker"),
+        self._call(
+            "sagemaker",
             "delete_endpoint",
-            self.retry,
-            not_found=lambda m: EndpointNotFoundError(f"Could not find endpoint {name!r} ({m})."),
+            not_found=self._missing(EndpointNotFoundError, "endpoint", name),
             EndpointName=name,
         )
 

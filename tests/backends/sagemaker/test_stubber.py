@@ -28,11 +28,12 @@ from rl_provider.exceptions import (
     JobFailedError,
     JobNotFoundError,
     ModelInvocationError,
+    ModelNotFoundError,
     ResourceExistsError,
     RLConfigError,
 )
 
-from .conftest import ROLE
+from .conftest import REGION, ROLE
 
 JOB = "rl-job-1"
 T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
@@ -195,6 +196,28 @@ def test_a_missing_job_is_job_not_found(stubbed):
         backend.describe_training_job("nope")
     with pytest.raises(RLConfigError, match="Invalid training job name"):
         backend.describe_training_job("bad_name!")  # refused before any call
+
+
+@pytest.mark.parametrize(
+    ("operation", "error", "what"),
+    [
+        ("describe_model", ModelNotFoundError, "model"),
+        ("delete_model", ModelNotFoundError, "model"),
+        ("describe_endpoint_config", EndpointNotFoundError, "endpoint configuration"),
+        ("delete_endpoint_config", EndpointNotFoundError, "endpoint configuration"),
+        ("describe_endpoint", EndpointNotFoundError, "endpoint"),
+        ("delete_endpoint", EndpointNotFoundError, "endpoint"),
+    ],
+)
+def test_a_missing_resource_is_its_own_not_found(stubbed, operation, error, what):
+    backend, stubs = stubbed("sagemaker")
+    # SageMaker answers a describe or delete of a missing name with ValidationException.
+    stubs["sagemaker"].add_client_error(operation, "ValidationException", "Could not find it")
+    with pytest.raises(error, match=rf"{what} 'nope' in {REGION} \(.*Could not find it"):
+        getattr(backend, operation)("nope")
+    with pytest.raises(RLConfigError, match="Invalid"):
+        getattr(backend, operation)("bad_name!")  # refused before any call
+    stubs["sagemaker"].assert_no_pending_responses()
 
 
 def test_stop_stops_a_running_job_and_leaves_an_ended_one(stubbed):
