@@ -10,21 +10,11 @@ import json
 from typing import Any, Protocol
 
 from rl_provider.exceptions import RLConfigError
+from rl_provider.serving.handler import plain
 
 
 class _Runtime(Protocol):
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
-
-
-def _plain(value: Any) -> Any:
-    """numpy arrays and scalars (and torch tensors) as JSON-ready Python values."""
-    if hasattr(value, "tolist") and callable(value.tolist):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
 
 
 class JSONSerializer:
@@ -37,7 +27,7 @@ class JSONSerializer:
             return data
         if isinstance(data, str):
             return data.encode("utf-8")
-        return json.dumps(_plain(data)).encode("utf-8")
+        return json.dumps(plain(data)).encode("utf-8")
 
 
 class JSONDeserializer:

@@ -29,7 +29,7 @@ from rl_provider.core import images, toolkits
 from rl_provider.core.enums import EndpointStatus, RLFramework, RLToolkit
 from rl_provider.core.jobs import ContainerDefinition, EndpointDescription
 from rl_provider.core.naming import base_name_from_image, name_from_base, validate_name
-from rl_provider.core.packaging import build_sourcedir, validate_source
+from rl_provider.core.packaging import build_sourcedir
 from rl_provider.exceptions import (
     BackendError,
     EndpointNotFoundError,
@@ -161,7 +161,7 @@ class RLModel:
         """Package new inference code (if any) and hand it to the backend."""
         if self.code is None or self.code_uri is None:
             return
-        validate_source(self.code.entry_point, self.code.source_dir, self.code.dependencies)
+        # build_sourcedir() validates the code arguments before it writes anything.
         with tempfile.TemporaryDirectory(prefix="rl-provider-model-") as tmp:
             archive = build_sourcedir(
                 self.code.entry_point, self.code.source_dir, self.code.dependencies, Path(tmp)
@@ -213,7 +213,7 @@ class RLModel:
             )
         endpoint_name = validate_name(endpoint_name or self.name, kind="endpoint name")
         try:
-            backend.describe_endpoint(endpoint_name)
+            current = backend.describe_endpoint(endpoint_name)
         except EndpointNotFoundError:
             exists = False
         else:
@@ -222,6 +222,14 @@ class RLModel:
                 raise ResourceExistsError(
                     f"Endpoint {endpoint_name!r} exists: pass update_endpoint=True to replace its "
                     "model blue/green, or choose another endpoint_name."
+                )
+            if current.endpoint_status is not EndpointStatus.IN_SERVICE:
+                # SageMaker updates only InService endpoints; refusing here, not in
+                # update_endpoint, leaves no model or endpoint config behind.
+                raise RLConfigError(
+                    f"Endpoint {endpoint_name!r} is {current.endpoint_status.value}: only an "
+                    "InService endpoint can be updated; wait for it (or delete and recreate a "
+                    "Failed one)."
                 )
         self.create(instance_type)
         config_name = name_from_base(endpoint_name)

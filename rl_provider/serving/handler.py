@@ -59,13 +59,15 @@ def media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """numpy arrays and scalars and torch tensors (anything with ``tolist()``), nested in dicts,
+    lists and tuples, as JSON-ready Python values; dict keys become strings."""
     if hasattr(value, "tolist") and callable(value.tolist):
         return value.tolist()
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
@@ -118,7 +120,7 @@ def default_predict_fn(data: Any, model: Any) -> Any:
 def default_output_fn(prediction: Any, accept: str) -> tuple[bytes, str]:
     if media_type(accept) not in (*_ANY, JSON):
         raise InvocationError(406, f"Accept {accept!r} cannot be produced: accept {JSON}.")
-    return json.dumps(_plain(prediction)).encode("utf-8"), JSON
+    return json.dumps(plain(prediction)).encode("utf-8"), JSON
 
 
 def load_module(path: Path) -> ModuleType:

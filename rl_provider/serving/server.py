@@ -69,15 +69,14 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The request body, or None once it passes ``MAX_BODY_BYTES``.
+async def _read_body(receive: Receive, declared: bytes) -> bytes | None:
+    """The request body, or None once it passes ``MAX_BODY_BYTES`` (declared or received).
 
     After an early answer uvicorn reads and drops the rest of the body and keeps the connection:
     closing it instead would reset a client that writes its whole body before reading (most do).
     """
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
-            return None
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -112,8 +111,17 @@ def make_app(handler: InferenceHandler) -> Callable[[Scope, Receive, Send], Awai
         if method != "POST":
             await _respond(send, 405, b"Use POST /invocations.\n")
             return
+        # One pass over the headers (uvicorn lower-cases their names).
+        declared = content_type = accept = b""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"accept":
+                accept = value
         try:
-            body = await _read_body(scope, receive)
+            body = await _read_body(receive, declared)
         except ConnectionResetError:
             return
         if body is None:
@@ -124,14 +132,10 @@ def make_app(handler: InferenceHandler) -> Callable[[Scope, Receive, Send], Awai
                 "limit: send fewer observations per request.\n".encode(),
             )
             return
-        content_type = accept = ""
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"accept":
-                accept = value.decode("latin-1")
         try:
-            payload, produced = handler.invoke(body, content_type, accept)
+            payload, produced = handler.invoke(
+                body, content_type.decode("latin-1"), accept.decode("latin-1")
+            )
         except InvocationError as err:
             await _respond(send, err.status_code, f"{err.message}\n".encode())
             return
@@ -168,6 +172,8 @@ def serve(
         make_app(handler),
         lifespan="off",
         access_log=False,
+        # Only our own clients connect, on 127.0.0.1: no X-Forwarded-* rewriting per request.
+        proxy_headers=False,
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

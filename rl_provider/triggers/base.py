@@ -17,7 +17,7 @@ from airflow.triggers.base import BaseTrigger
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendSettings, RLHook
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend, Backend
+    from rl_provider.backends.base import AsyncTrainingBackend
 
 __all__ = ["RLBaseTrigger"]
 
@@ -66,11 +66,8 @@ class RLBaseTrigger(BaseTrigger):
         )
         return RLHook(self.conn_id, settings=settings)
 
-    async def backends(self) -> tuple[Backend, AsyncTrainingBackend]:
-        """Build the hook's backends on a worker thread: opening a home or a connection blocks."""
-
-        def build() -> tuple[Backend, AsyncTrainingBackend]:
-            hook = self.hook()
-            return hook.backend, hook.async_backend
-
-        return await asyncio.to_thread(build)
+    async def async_backend(self) -> AsyncTrainingBackend:
+        """Build the hook's async backend on a worker thread: opening a home or a connection
+        blocks. Triggers use nothing else (the sync backend would build a second set of clients).
+        """
+        return await asyncio.to_thread(lambda: self.hook().async_backend)

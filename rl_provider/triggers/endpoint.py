@@ -20,6 +20,7 @@ from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.triggers.base import RLBaseTrigger
 
 if TYPE_CHECKING:
+    from rl_provider.backends.base import AsyncTrainingBackend
     from rl_provider.core.jobs import EndpointDescription
 
 __all__ = ["EndpointEventStatus", "RLEndpointTrigger", "endpoint_event"]
@@ -125,7 +126,13 @@ class RLEndpointTrigger(RLBaseTrigger):
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
 
     async def _watch(self) -> dict[str, Any]:
-        _, backend = await self.backends()
+        backend = await self.async_backend()
+        try:
+            return await self._poll(backend)
+        finally:
+            await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
+
+    async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
         last_status: EndpointStatus | None = None
         while True:
             description = await backend.describe_endpoint(self.endpoint_name)

@@ -16,6 +16,7 @@ from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.triggers.base import RLBaseTrigger
 
 if TYPE_CHECKING:
+    from rl_provider.backends.base import AsyncTrainingBackend
     from rl_provider.core.jobs import TrainingJobDescription
 
 __all__ = ["RLTrainingJobTrigger", "TrainingEventStatus", "training_event"]
@@ -116,7 +117,13 @@ class RLTrainingJobTrigger(RLBaseTrigger):
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
 
     async def _follow(self) -> dict[str, Any]:
-        sync_backend, backend = await self.backends()
+        backend = await self.async_backend()
+        try:
+            return await self._poll(backend)
+        finally:
+            await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
+
+    async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
         cursor = self.log_cursor
         last_status = None
         while True:
@@ -142,7 +149,7 @@ class RLTrainingJobTrigger(RLBaseTrigger):
                     self.job_name,
                     description.training_job_status.value,
                 )
-                await asyncio.to_thread(sync_backend.stop_training_job, self.job_name)
+                await backend.stop_training_job(self.job_name)
                 return training_event(
                     description,
                     status=TrainingEventStatus.TIMEOUT,
@@ -162,5 +169,8 @@ class RLTrainingJobTrigger(RLBaseTrigger):
         if not self.stop_on_kill:
             return
         self.log.info("Task killed: stopping training job %s.", self.job_name)
-        sync_backend, _ = await self.backends()
-        await asyncio.to_thread(sync_backend.stop_training_job, self.job_name)
+        backend = await self.async_backend()
+        try:
+            await backend.stop_training_job(self.job_name)
+        finally:
+            await backend.aclose()

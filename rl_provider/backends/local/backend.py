@@ -21,9 +21,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rl_provider.backends.local import transfer
 from rl_provider.backends.local.endpoint import (
@@ -32,6 +32,7 @@ from rl_provider.backends.local.endpoint import (
     MODEL,
     MODEL_DIR_IN_CONTAINER,
 )
+from rl_provider.backends.local.processes import process_start, same_process
 from rl_provider.backends.local.runner import log_path
 from rl_provider.backends.local.store import JobRow, LocalStore, resolve_home
 from rl_provider.core import hyperparameters as hp
@@ -61,6 +62,8 @@ _ARN = "arn:aws:sagemaker:local:000000000000:training-job/{}"
 # SageMaker's InvokeEndpoint payload limit; the model server enforces it too (413).
 MAX_INVOCATION_BYTES = 6 * 1024 * 1024
 
+_T = TypeVar("_T")
+
 
 def _arn(kind: str, name: str) -> str:
     return f"arn:aws:sagemaker:local:000000000000:{kind}/{name}"
@@ -68,19 +71,6 @@ def _arn(kind: str, name: str) -> str:
 
 def _utc(ts: float | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
-
-
-def _process_start(pid: int) -> float | None:
-    """Start time of ``pid`` (seconds since the epoch), None if it is gone or a zombie."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return float(process.create_time())
-    except psutil.Error:
-        return None
 
 
 def _spawn_detached(module: str, args: list[str], home: Path, cwd: Path) -> tuple[int, float]:
@@ -95,16 +85,39 @@ def _spawn_detached(module: str, args: list[str], home: Path, cwd: Path) -> tupl
     if spawned.returncode != 0 or not spawned.stdout.strip().isdigit():
         raise OSError(spawned.stderr.strip() or f"{module} exited {spawned.returncode}")
     pid = int(spawned.stdout.strip())
-    started = _process_start(pid)
+    started = process_start(pid)
     return pid, started if started is not None else 0.0
+
+
+def _listing(
+    items: Iterable[_T],
+    name: Callable[[_T], str],
+    name_contains: str | None,
+    max_results: int,
+    summary: Callable[[_T], dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """A List* page: the summaries of the items whose name contains ``name_contains``, in order,
+    at most ``max_results``; ``summary`` returns None for an item to leave out."""
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        # SageMaker's List* calls take MaxResults between 1 and 100.
+        raise RLConfigError(f"MaxResults={max_results!r}: pass a positive int.")
+    summaries: list[dict[str, Any]] = []
+    for item in items:
+        if name_contains and name_contains not in name(item):
+            continue
+        entry = summary(item)
+        if entry is not None:
+            summaries.append(entry)
+            if len(summaries) >= max_results:
+                break
+    return summaries
 
 
 def _alive(record: Mapping[str, Any] | None) -> bool:
     """Whether the process a record names (pid + start time) still runs."""
     if not record or not record.get("pid"):
         return False
-    started = _process_start(int(record["pid"]))
-    return started is not None and abs(started - float(record.get("started") or started)) < 1.0
+    return same_process(int(record["pid"]), record.get("started"))
 
 
 class LocalBackend:
@@ -281,8 +294,7 @@ class LocalBackend:
                 return row
             why = "its local runner never started"
         else:
-            started = _process_start(row.runner_pid)
-            if started is not None and abs(started - (row.runner_started or started)) < 1.0:
+            if same_process(row.runner_pid, row.runner_started):
                 return row
             why = f"its local runner (pid {row.runner_pid}) exited without finishing it"
         if row.entry_pid is not None:
@@ -312,7 +324,7 @@ class LocalBackend:
             "Stopping the training job",
             status=TrainingJobStatus.STOPPING,
         )
-        if row.runner_pid is not None and _process_start(row.runner_pid) is not None:
+        if row.runner_pid is not None and same_process(row.runner_pid, row.runner_started):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(row.runner_pid, signal.SIGTERM)
 
@@ -322,25 +334,28 @@ class LocalBackend:
         MaxResults: int = 100,
         NameContains: str | None = None,
     ) -> dict[str, Any]:
-        summaries = []
-        for row in self.store.list_jobs(StatusEquals):
-            if NameContains and NameContains not in row.name:
-                continue
+        def summary(row: JobRow) -> dict[str, Any] | None:
             row = self._reap(row)
-            summaries.append(
-                {
-                    "TrainingJobName": row.name,
-                    "TrainingJobArn": _ARN.format(row.name),
-                    "TrainingJobStatus": row.status.value,
-                    "SecondaryStatus": row.secondary_status.value,
-                    "CreationTime": _utc(row.creation_time),
-                    "TrainingEndTime": _utc(row.training_end_time),
-                    "LastModifiedTime": _utc(row.last_modified_time),
-                }
+            if StatusEquals is not None and row.status.value != StatusEquals:
+                return None
+            return {
+                "TrainingJobName": row.name,
+                "TrainingJobArn": _ARN.format(row.name),
+                "TrainingJobStatus": row.status.value,
+                "SecondaryStatus": row.secondary_status.value,
+                "CreationTime": _utc(row.creation_time),
+                "TrainingEndTime": _utc(row.training_end_time),
+                "LastModifiedTime": _utc(row.last_modified_time),
+            }
+
+        # The status filter applies after reaping: a job whose runner died is Failed, although
+        # its row still says InProgress until something describes it.
+        rows = self.store.list_jobs()
+        return {
+            "TrainingJobSummaries": _listing(
+                rows, lambda row: row.name, NameContains, MaxResults, summary
             )
-            if len(summaries) >= MaxResults:
-                break
-        return {"TrainingJobSummaries": summaries}
+        }
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
         """Complete lines after ``cursor`` (a byte offset); a partial last line waits."""
@@ -651,28 +666,24 @@ class LocalBackend:
         NameContains: str | None = None,
     ) -> dict[str, Any]:
         """ListEndpoints' response, newest first (SageMaker's default order)."""
-        summaries = []
-        for endpoint in self.store.names(ENDPOINT):
-            if NameContains and NameContains not in endpoint:
-                continue
+
+        def summary(name: str) -> dict[str, Any] | None:
             try:
-                d = self.describe_endpoint(endpoint)
+                d = self.describe_endpoint(name)
             except EndpointNotFoundError:
-                continue  # deleted meanwhile
+                return None  # deleted meanwhile
             if StatusEquals and d.endpoint_status.value != StatusEquals:
-                continue
-            summaries.append(
-                {
-                    "EndpointName": d.endpoint_name,
-                    "EndpointArn": d.endpoint_arn,
-                    "EndpointStatus": d.endpoint_status.value,
-                    "CreationTime": d.creation_time,
-                    "LastModifiedTime": d.last_modified_time,
-                }
-            )
-            if len(summaries) >= MaxResults:
-                break
-        return {"Endpoints": summaries}
+                return None
+            return {
+                "EndpointName": d.endpoint_name,
+                "EndpointArn": d.endpoint_arn,
+                "EndpointStatus": d.endpoint_status.value,
+                "CreationTime": d.creation_time,
+                "LastModifiedTime": d.last_modified_time,
+            }
+
+        names = self.store.names(ENDPOINT)
+        return {"Endpoints": _listing(names, str, NameContains, MaxResults, summary)}
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         """POST the body to the endpoint's server (``sagemaker-runtime`` InvokeEndpoint shape)."""
@@ -758,3 +769,7 @@ class AsyncLocalBackend:
 
     async def describe_endpoint(self, name: str) -> EndpointDescription:
         return await asyncio.to_thread(self.backend.describe_endpoint, name)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the local backend keeps no clients open (its SQLite connections
+        are per thread and close with it)."""

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rl_provider.backends.local import transfer
+from rl_provider.backends.local.processes import same_process
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import EndpointStatus
 from rl_provider.core.packaging import safe_extract
@@ -33,19 +34,6 @@ MODEL = "model"
 MODEL_DIR_IN_CONTAINER = "/opt/ml/model"
 
 log = logging.getLogger(__name__)
-
-
-def same_process(pid: int, started: float | None) -> bool:
-    """Whether ``pid`` still runs and is the process started at ``started`` (not a reused pid)."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(float(process.create_time()) - float(started)) < 1.0
-    except psutil.Error:
-        return False
 
 
 def endpoint_dir(home: Path, name: str, generation: int) -> Path:

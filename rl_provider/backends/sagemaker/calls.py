@@ -173,6 +173,17 @@ def translate(
     return BackendError(f"{action} failed ({code or type(err).__name__}): {message}")
 
 
+def _retry_delay(
+    err: ClientError, operation: str, attempt: int, policy: RetryPolicy
+) -> float | None:
+    """Seconds to wait before retrying a throttled call (``call``/``acall``); None to raise."""
+    if error_code(err) not in THROTTLING_CODES or attempt >= policy.max_attempts:
+        return None
+    delay = policy.delay(attempt)
+    log.info("%s throttled (%s); retry %s in %.1f s", operation, error_code(err), attempt, delay)
+    return delay
+
+
 def call(
     client: Any,
     operation: str,
@@ -195,21 +206,13 @@ def call(
         try:
             return method(**kwargs)
         except ClientError as err:
-            if error_code(err) in THROTTLING_CODES and attempt < policy.max_attempts:
-                delay = policy.delay(attempt)
-                log.info(
-                    "%s throttled (%s); retry %s in %.1f s",
-                    operation,
-                    error_code(err),
-                    attempt,
-                    delay,
-                )
-                time.sleep(delay)
-                attempt += 1
-                continue
-            if raw:
-                raise
-            raise translate(err, _service(client), not_found=not_found, exists=exists) from err
+            delay = _retry_delay(err, operation, attempt, policy)
+            if delay is None:
+                if raw:
+                    raise
+                raise translate(err, _service(client), not_found=not_found, exists=exists) from err
+        time.sleep(delay)
+        attempt += 1
 
 
 async def acall(
@@ -230,18 +233,10 @@ async def acall(
         try:
             return await method(**kwargs)
         except ClientError as err:
-            if error_code(err) in THROTTLING_CODES and attempt < policy.max_attempts:
-                delay = policy.delay(attempt)
-                log.info(
-                    "%s throttled (%s); retry %s in %.1f s",
-                    operation,
-                    error_code(err),
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                attempt += 1
-                continue
-            if raw:
-                raise
-            raise translate(err, _service(client), not_found=not_found) from err
+            delay = _retry_delay(err, operation, attempt, policy)
+            if delay is None:
+                if raw:
+                    raise
+                raise translate(err, _service(client), not_found=not_found) from err
+        await asyncio.sleep(delay)
+        attempt += 1

@@ -6,6 +6,7 @@ module; the other endpoints use small handlers written here, which start in abou
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -522,9 +523,19 @@ def test_deploy_to_an_existing_endpoint_needs_update_endpoint(color_models, trai
             model.deploy(1, "local", endpoint_name="taken")
         with pytest.raises(RLConfigError, match="initial_instance_count"):
             model.deploy(0, "local", endpoint_name="fresh")
+        # An endpoint that is not InService cannot be updated: refused before anything exists.
+        local.create_endpoint(EndpointName="broken", EndpointConfigName="config-broken")
+        deadline = time.monotonic() + 60
+        while not local.describe_endpoint("broken").is_failure:
+            assert time.monotonic() < deadline, "the broken endpoint never failed"
+            time.sleep(0.1)
+        with pytest.raises(RLConfigError, match="only an InService endpoint can be updated"):
+            model.deploy(1, "local", endpoint_name="broken", update_endpoint=True)
         assert {kind: local.store.names(kind) for kind in (MODEL, ENDPOINT_CONFIG)} == before
     finally:
         local.delete_endpoint("taken")
+        with contextlib.suppress(EndpointNotFoundError):
+            local.delete_endpoint("broken")
 
 
 def test_code_inside_the_artifact_as_sagemaker_repacks_it(local, tmp_path):
@@ -555,6 +566,33 @@ def test_code_inside_the_artifact_as_sagemaker_repacks_it(local, tmp_path):
         assert answer == {"color": "teal", "echo": [1, 2]}
     finally:
         local.delete_endpoint("repacked")
+
+
+def test_list_endpoints_filters_then_pages_newest_first(color_models):
+    local = color_models
+    local.create_endpoint(EndpointName="listed-blue", EndpointConfigName="config-blue")
+    local.create_endpoint(EndpointName="listed-broken", EndpointConfigName="config-broken")
+    try:
+        wait_for_endpoint(local, "listed-blue", timeout=120)
+        with pytest.raises(BackendError, match="checkpoint is corrupt"):
+            wait_for_endpoint(local, "listed-broken", timeout=120)
+
+        def names(**filters: object) -> list[str]:
+            listed = local.list_endpoints(NameContains="listed-", **filters)["Endpoints"]
+            return [summary["EndpointName"] for summary in listed]
+
+        assert names() == ["listed-broken", "listed-blue"]
+        assert names(MaxResults=1) == ["listed-broken"]
+        assert names(StatusEquals="Failed") == ["listed-broken"]
+        # The page counts only what the status filter kept.
+        assert names(StatusEquals="InService", MaxResults=1) == ["listed-blue"]
+        for call in (local.list_endpoints, local.list_training_jobs):
+            for bad in (0, -1, True, "5"):
+                with pytest.raises(RLConfigError, match="MaxResults"):
+                    call(MaxResults=bad)
+    finally:
+        local.delete_endpoint("listed-blue")
+        local.delete_endpoint("listed-broken")
 
 
 def test_a_server_that_dies_fails_the_endpoint(color_models):

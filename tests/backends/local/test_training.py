@@ -302,6 +302,10 @@ def test_killed_runner_fails_the_job_on_the_next_describe(backend, write_script,
             or psutil.Process(row.runner_pid).status() == psutil.STATUS_ZOMBIE
         )
     )
+    # Listing by status sees the job as it really is before anything has described it.
+    assert backend.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"] == []
+    (failed,) = backend.list_training_jobs(StatusEquals="Failed")["TrainingJobSummaries"]
+    assert failed["TrainingJobName"] == "orphan-1"
     job = backend.describe_training_job("orphan-1")
     assert job.training_job_status is TrainingJobStatus.FAILED
     assert f"local runner (pid {row.runner_pid}) exited without finishing it" in job.failure_reason

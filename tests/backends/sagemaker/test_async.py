@@ -93,7 +93,13 @@ def test_describe_and_logs_without_blocking_the_loop(
     t0 = int(time.time() * 1000) - 10_000
     put_events(logs, f"{job}/algo-1-1700000000", [(t0, "one"), (t0 + 2, "three")])
     put_events(logs, f"{job}/algo-2-1700000000", [(t0 + 1, "two")])
-    aio = AsyncSageMakerBackend(async_client_factory=async_factory, region_name=REGION)
+    opened: list[str] = []
+
+    def counting_factory(service):
+        opened.append(service)
+        return async_factory(service)
+
+    aio = AsyncSageMakerBackend(async_client_factory=counting_factory, region_name=REGION)
 
     async def scenario():
         described = await aio.describe_training_job(job)
@@ -105,9 +111,12 @@ def test_describe_and_logs_without_blocking_the_loop(
                 await coro
             except (JobNotFoundError, EndpointNotFoundError) as err:
                 missing.append(type(err))
+        await aio.aclose()
         return described, lines, again, cursor, missing
 
     described, lines, again, cursor, missing = run_watched(scenario, caplog)
+    # One client per service for the backend's life, not one per call (each costs ~50 ms CPU).
+    assert opened == ["sagemaker", "logs"]
     assert described.training_job_status is TrainingJobStatus.COMPLETED
     assert described.to_api() == backend.describe_training_job(job).to_api()
     assert lines == ["[algo-1] one", "[algo-2] two", "[algo-1] three"]
@@ -137,7 +146,13 @@ def test_describe_endpoint_async(backend, async_factory, unique, caplog):
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
     aio = AsyncSageMakerBackend(async_client_factory=async_factory)
 
-    described = run_watched(lambda: aio.describe_endpoint(endpoint), caplog)
+    async def scenario():
+        try:
+            return await aio.describe_endpoint(endpoint)
+        finally:
+            await aio.aclose()
+
+    described = run_watched(scenario, caplog)
     assert described.endpoint_status is EndpointStatus.IN_SERVICE
     assert described.endpoint_config_name == config
 
@@ -153,8 +168,15 @@ def test_the_default_factories_build_clients_from_the_environment(monkeypatch, m
     assert sync.default_output_path() == "s3://sagemaker-eu-west-1-123456789012/"
 
     aio = AsyncSageMakerBackend(region_name="eu-west-1")
+
+    async def describe_missing():
+        try:
+            await aio.describe_training_job("no-such-job")
+        finally:
+            await aio.aclose()
+
     with pytest.raises(JobNotFoundError):
-        asyncio.run(aio.describe_training_job("no-such-job"))
+        asyncio.run(describe_missing())
 
 
 def test_stop_and_throttling_on_aiobotocore_stubs(caplog):
@@ -176,11 +198,15 @@ def test_stop_and_throttling_on_aiobotocore_stubs(caplog):
         ("error", "AccessDeniedException"),
     ]
 
+    closed: list[str] = []
+
+    # The backend keeps one client for all its calls: every response, in the order consumed
+    # (describe throttled once then InProgress, stop, describe Completed -> no stop, denied).
     @contextlib.asynccontextmanager
     async def factory(service):
         async with session.create_client(service, region_name=REGION, **FAKE_CREDENTIALS) as client:
             stubber = AioStubber(client)
-            for operation, response in expected_for.pop(0):
+            for operation, response in expected:
                 if operation == "error":
                     stubber.add_client_error("describe_training_job", response, "no", 400)
                 else:
@@ -188,14 +214,8 @@ def test_stop_and_throttling_on_aiobotocore_stubs(caplog):
             with stubber:
                 yield client
                 stubber.assert_no_pending_responses()
+            closed.append(service)
 
-    # One client per backend call: the responses each call consumes, in order.
-    expected_for = [
-        [expected[0], expected[1]],  # describe: throttled once, then InProgress
-        [expected[2]],  # stop
-        [expected[3]],  # describe: Completed -> no stop call
-        [expected[4]],  # describe: access denied
-    ]
     aio = AsyncSageMakerBackend(async_client_factory=factory, retry=FAST_RETRY)
 
     async def scenario():
@@ -203,6 +223,7 @@ def test_stop_and_throttling_on_aiobotocore_stubs(caplog):
         await aio.stop_training_job(JOB)
         with pytest.raises(AWSAccessDeniedError, match="sagemaker:DescribeTrainingJob"):
             await aio.describe_training_job(JOB)
+        await aio.aclose()  # exits the client: the stubber checks every response was consumed
 
     run_watched(scenario, caplog)
-    assert expected_for == []
+    assert closed == ["sagemaker"]
