@@ -7,6 +7,7 @@ way a boto3 client takes the same dict. Descriptions come back as the typed clas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +32,10 @@ class TrainingBackend(Protocol):
     def default_output_path(self) -> str: ...
 
     def upload_code(self, archive: Path, uri: str) -> str: ...
+
+    def validate_training_request(self, request: Mapping[str, Any]) -> None:
+        """Raise what ``create_training_job`` would refuse, before anything is uploaded."""
+        ...
 
     def create_training_job(self, **request: Any) -> dict[str, Any]: ...
 

@@ -401,6 +401,7 @@ class RLEstimator:
         backend = self._backend()
         job_name = job_name or self._new_job_name()
         request = self.training_request(job_name, inputs)
+        backend.validate_training_request(request)  # refused before anything is uploaded
         self.upload_source(job_name)
         backend.create_training_job(**request)
         self._current_job_name = job_name

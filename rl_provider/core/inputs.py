@@ -12,7 +12,7 @@ from typing import Any
 from rl_provider.exceptions import RLConfigError
 
 # SageMaker ChannelName rule.
-_CHANNEL_RE = re.compile(r"^[A-Za-z0-9\.\-_]+$")
+_CHANNEL_RE = re.compile(r"[A-Za-z0-9\.\-_]+")  # fullmatch: "$" accepts a trailing "\n"
 SUPPORTED_SCHEMES = ("s3://", "file://")
 
 
@@ -81,7 +81,7 @@ def input_data_config(inputs: object) -> list[dict[str, Any]]:
         )
     channels = []
     for name, source in inputs.items():
-        if not isinstance(name, str) or not _CHANNEL_RE.match(name):
+        if not isinstance(name, str) or not _CHANNEL_RE.fullmatch(name):
             raise RLConfigError(
                 f"Invalid channel name {name!r}: use letters, digits, '.', '-' and '_'."
             )

@@ -7,8 +7,9 @@ import time
 
 from rl_provider.exceptions import RLConfigError
 
-# SageMaker API rule for TrainingJobName, ModelName, EndpointName and EndpointConfigName.
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# SageMaker API rule for TrainingJobName, ModelName, EndpointName and EndpointConfigName. Always
+# used with fullmatch: re.match with "$" would accept a trailing newline ("job\n").
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_NAME_LENGTH = 63
 _TIMESTAMP_RE = re.compile(r"^(.+)-(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-\d{3})$")
 _IMAGE_RE = re.compile(r"^(.+/)?([^:/]+)(:[^:]+)?$")
@@ -43,7 +44,7 @@ def base_name_from_image(image_uri: str) -> str:
 
 def validate_name(name: str, *, kind: str = "job name") -> str:
     """Return ``name`` if SageMaker accepts it, else raise ``RLConfigError`` saying why."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise RLConfigError(
             f"Invalid {kind} {name!r}: use 1-{MAX_NAME_LENGTH} letters, digits and hyphens, "
             "starting and ending with a letter or digit "

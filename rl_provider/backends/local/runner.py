@@ -27,7 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any, cast
 
-from rl_provider.backends.local import container, transfer
+from rl_provider.backends.local import container, files, transfer
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.metrics import MetricExtractor
@@ -153,7 +153,9 @@ class Runner:
             else:
                 shutil.rmtree(env_dir, ignore_errors=True)
                 self._write(f"Installing requirements.txt into {env_dir}")
-                subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
+                # requirements.txt runs setup.py/build backends: user code, so no credentials.
+                env = container.scrubbed_env()
+                subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, env=env)
                 python = env_dir / "bin" / "python"
                 site = subprocess.run(
                     [
@@ -164,6 +166,7 @@ class Runner:
                     check=True,
                     capture_output=True,
                     text=True,
+                    env=env,
                 ).stdout.strip()
                 # Our packages (ray, torch, ...) stay importable beneath the job's own.
                 Path(site, "_rl_provider_parent.pth").write_text(
@@ -182,6 +185,7 @@ class Runner:
                     cwd=self.paths.code,
                     capture_output=True,
                     text=True,
+                    env=env,
                 )
                 for line in (pip.stdout + pip.stderr).splitlines():
                     self._write(line)
@@ -390,7 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     # Before the fork: the pid the parent prints is recorded and may be sent SIGTERM at once (a
     # stop right after create); the default action would kill the runner before it starts.
     _catch_stop_signals()
+    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
+    os.umask(files.PRIVATE_UMASK)
     if detach:
+        transfer.receive_credentials(sys.stdin.readline())
         pid = os.fork()
         if pid:
             print(pid, flush=True)
@@ -399,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         runner_log = os.open(
-            job_dir(Path(home), name) / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            job_dir(Path(home), name) / "runner.log",
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            files.PRIVATE_FILE_MODE,
         )
         os.dup2(runner_log, 1)
         os.dup2(runner_log, 2)
