@@ -44,7 +44,9 @@ def private_file(path: Path) -> Path:
 
 
 def is_out_of_space(err: BaseException, where: Path | None = None) -> bool:
-    """Whether ``err`` means the disk (or a quota) is full."""
+    """Whether ``err`` (or what caused it) means the disk (or a quota) is full."""
+    if err.__cause__ is not None and is_out_of_space(err.__cause__, where):
+        return True
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     if isinstance(err, sqlite3.Error):

@@ -130,7 +130,7 @@ class LocalStore:
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-            if not _TABLES <= tables:
+            if not _TABLES.issubset(tables):
                 db.executescript(SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
@@ -259,15 +259,20 @@ class LocalStore:
         model_artifacts: str | None = None,
         only_if_active: bool = True,
     ) -> bool:
-        """Close the open transition and open ``secondary``; False if the job already ended."""
+        """Close the open transition and open ``secondary``; False if the job already ended or
+        is past ``secondary`` (the secondary status never moves backwards)."""
         now = time.time()
         with self._transaction() as db:
             row = db.execute(
-                "SELECT status, training_start_time FROM training_jobs WHERE name = ?", (name,)
+                "SELECT status, secondary_status, training_start_time FROM training_jobs "
+                "WHERE name = ?",
+                (name,),
             ).fetchone()
             if row is None:
                 raise JobNotFoundError(f"Training job {name!r} not found in {self.home}.")
             if only_if_active and row["status"] not in _NON_TERMINAL:
+                return False
+            if secondary.progress() < SecondaryStatus(row["secondary_status"]).progress():
                 return False
             seq = db.execute(
                 "SELECT COALESCE(MAX(seq), -1) FROM transitions WHERE job = ?", (name,)

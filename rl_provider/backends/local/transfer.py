@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from rl_provider.backends.local import files
+from rl_provider.core.packaging import pack_directory
 from rl_provider.exceptions import RLConfigError
 
 
@@ -152,6 +153,21 @@ def stage(uri: str, dest: Path) -> None:
                 raise RLConfigError(f"S3 key {item['Key']!r} would land outside the channel.")
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(bucket, item["Key"], str(target))
+
+
+def publish_directory(source: Path, uri: str, scratch: Path) -> None:
+    """``source``'s contents as the tar.gz at ``uri``, written in place (atomically) at a
+    file:// location; only an s3:// upload packs a local copy first, deleted after."""
+    if not uri.startswith("s3://"):
+        pack_directory(source, file_path(uri))
+        return
+    scratch.mkdir(parents=True, exist_ok=True)
+    archive = scratch / Path(_split_s3(uri)[1]).name
+    try:
+        pack_directory(source, archive)
+        publish(archive, uri)
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 def publish(local: Path, uri: str) -> None:
