@@ -115,6 +115,7 @@ def _prepare(store: LocalStore, name: str, generation: int) -> tuple[Path, Path 
     if container.get("ModelDataUrl"):
         with transfer.local_copy(container["ModelDataUrl"], root / "download") as archive:
             safe_extract(archive, model_dir)
+    files.make_private(model_dir)
     submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY")
     program = environment.get("SAGEMAKER_PROGRAM")
     if not submit:
@@ -124,6 +125,7 @@ def _prepare(store: LocalStore, name: str, generation: int) -> tuple[Path, Path 
         return model_dir, model_dir / inside.relative_to(MODEL_DIR_IN_CONTAINER), program
     with transfer.local_copy(submit, root / "download") as archive:
         safe_extract(archive, code_dir)
+    files.make_private(code_dir)
     return model_dir, code_dir, program
 
 

@@ -9,6 +9,7 @@ output path is under the 0700 home).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -28,9 +29,26 @@ _NEARLY_FULL_BYTES = 1 << 20
 
 def private_dir(path: Path) -> Path:
     """``path`` (and missing parents) as a 0700 directory; an existing one is made 0700 too."""
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):  # mkdir(parents=True) gives parents the umask's mode
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=PRIVATE_DIR_MODE)
+        os.chmod(directory, PRIVATE_DIR_MODE)
     os.chmod(path, PRIVATE_DIR_MODE)
     return path
+
+
+def make_private(tree: Path) -> None:
+    """An unpacked archive's tree as private state: directories 0700, files 0600 (0700 when
+    executable). Archives carry their own modes (0644, 0755), which the umask does not touch."""
+    for root, dirs, names in os.walk(tree):
+        os.chmod(root, PRIVATE_DIR_MODE)
+        for name in names:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                continue
+            executable = os.stat(path).st_mode & 0o100
+            os.chmod(path, PRIVATE_DIR_MODE if executable else PRIVATE_FILE_MODE)
 
 
 def private_file(path: Path) -> Path:

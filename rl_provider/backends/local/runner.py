@@ -150,6 +150,7 @@ class Runner:
         if submit:
             with transfer.local_copy(str(submit), self.dir / "download") as archive:
                 safe_extract(archive, self.paths.code)
+            files.make_private(self.paths.code)
         program = self.paths.code / str(framework.get("sagemaker_program", ""))
         if not program.is_file():
             raise _PrepareError(
