@@ -7,6 +7,7 @@ overwriting a terminal state.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -14,7 +15,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,21 +117,22 @@ class LocalStore:
         together) got "database is locked". Under the lock only one process does it at a time,
         and each skips what is already done.
         """
-        files.private_dir(self.home)
+        files.private_dir(self.home)  # first: nobody else can reach what is created inside
         lock = files.private_file(self.home / "state.lock")
         with open(lock, "a") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
-            for suffix in ("", "-wal", "-shm"):
-                # SQLite gives -wal/-shm the database file's mode; older homes had 0644.
-                path = self.path.with_name(self.path.name + suffix)
-                if suffix == "" or path.exists():
-                    files.private_file(path)
             db = self._connection()
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
             if not _TABLES.issubset(tables):
                 db.executescript(SCHEMA)
+            for suffix in ("", "-wal", "-shm"):
+                # By path, never through a descriptor: closing any descriptor of the database
+                # file drops this process's SQLite locks on it (sqlite.org/howtocorrupt.html).
+                # SQLite gives -wal/-shm the database's mode; older homes had 0644.
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(self.path.with_name(self.path.name + suffix), files.PRIVATE_FILE_MODE)
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -142,7 +143,7 @@ class LocalStore:
             self._local.db = db
         return db
 
-    @contextmanager
+    @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         """SQLite's errors as a ``BackendError`` that says what happened (disk full, above all)."""
         try:
@@ -171,7 +172,7 @@ class LocalStore:
         with self._errors():
             return list(self._connection().execute(sql, args))
 
-    @contextmanager
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._errors():
             db = self._connection()
