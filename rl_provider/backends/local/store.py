@@ -148,25 +148,17 @@ class LocalStore:
         """SQLite's errors as a ``BackendError`` that says what happened (disk full, above all)."""
         try:
             yield
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
+            what = (
+                f"state database {self.path}"
+                if isinstance(err, sqlite3.Error)
+                else f"home {self.home}"
+            )
             if files.is_out_of_space(err, self.home):
-                raise BackendError(
-                    f"The local backend's state database {self.path} cannot be written: "
-                    + files.out_of_space_message(self.home, err)
-                ) from err
-            raise BackendError(
-                f"The local backend's state database {self.path} failed: "
-                f"{type(err).__name__}: {err}."
-            ) from err
-        except OSError as err:
-            if files.is_out_of_space(err):
-                raise BackendError(
-                    f"The local backend's home {self.home} cannot be written: "
-                    + files.out_of_space_message(self.home, err)
-                ) from err
-            raise BackendError(
-                f"The local backend's home {self.home} cannot be used: {err}."
-            ) from err
+                detail = f"cannot be written: {files.out_of_space_message(self.home, err)}"
+            else:
+                detail = f"failed: {type(err).__name__}: {err}."
+            raise BackendError(f"The local backend's {what} {detail}") from err
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._errors():

@@ -126,28 +126,33 @@ def wait_for_job(backend: LocalBackend, name: str, timeout: float = 60.0):
         time.sleep(0.1)
 
 
-# ------------------------------------------------------------------------- 1. credentials
-def test_no_credentials_reach_the_model_server(backend, tmp_path, monkeypatch):
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
+def env_endpoint(backend: LocalBackend, tmp_path: Path, name: str, env: dict[str, str]) -> None:
+    """Create endpoint ``name`` serving ENV_HANDLER, its model's Environment plus ``env``."""
     code = tarball(tmp_path / "code.tar.gz", {"env.py": ENV_HANDLER})
     backend.create_model(
-        ModelName="env-model",
+        ModelName=f"{name}-model",
         PrimaryContainer={
             "Image": "rl-provider/handler-test:1",
             "ModelDataUrl": tarball(tmp_path / "model.tar.gz", {"x.txt": "x"}),
             "Environment": {
                 "SAGEMAKER_PROGRAM": "env.py",
                 "SAGEMAKER_SUBMIT_DIRECTORY": code,
-                "CHOSEN_BY_USER": "kept",
+                **env,
             },
         },
     )
     backend.create_endpoint_config(
-        EndpointConfigName="env-config",
-        ProductionVariants=[{"ModelName": "env-model", "InstanceType": "local"}],
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[{"ModelName": f"{name}-model", "InstanceType": "local"}],
     )
-    backend.create_endpoint(EndpointName="env", EndpointConfigName="env-config")
+    backend.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+# ------------------------------------------------------------------------- 1. credentials
+def test_no_credentials_reach_the_model_server(backend, tmp_path, monkeypatch):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    env_endpoint(backend, tmp_path, "env", {"CHOSEN_BY_USER": "kept"})
     try:
         wait_for_endpoint(backend, "env", timeout=120)
         body = json.dumps({"names": [*SECRETS, "CHOSEN_BY_USER", "PATH"]})
@@ -374,19 +379,7 @@ def test_grandchildren_end_by_themselves_after_the_runner_is_killed(
 @pytest.mark.parametrize("how", ["home deleted", "record deleted"])
 def test_a_model_server_without_its_home_or_record_exits(tmp_path, how):
     backend = LocalBackend(tmp_path / "home")
-    code = tarball(tmp_path / "code.tar.gz", {"env.py": ENV_HANDLER})
-    backend.create_model(
-        ModelName="m",
-        PrimaryContainer={
-            "Image": "rl-provider/handler-test:1",
-            "ModelDataUrl": tarball(tmp_path / "model.tar.gz", {"x.txt": "x"}),
-            "Environment": {"SAGEMAKER_PROGRAM": "env.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
-        },
-    )
-    backend.create_endpoint_config(
-        EndpointConfigName="c", ProductionVariants=[{"ModelName": "m", "InstanceType": "local"}]
-    )
-    backend.create_endpoint(EndpointName="orphan", EndpointConfigName="c")
+    env_endpoint(backend, tmp_path, "orphan", {})
     wait_for_endpoint(backend, "orphan", timeout=120)
     pid = backend.describe_endpoint("orphan").extra["ServerPid"]
     if how == "home deleted":
