@@ -41,7 +41,7 @@ def private_dir(path: Path) -> Path:
 def make_private(tree: Path) -> None:
     """An unpacked archive's tree as private state: directories 0700, files 0600 (0700 when
     executable). Archives carry their own modes (0644, 0755), which the umask does not touch."""
-    for root, dirs, names in os.walk(tree):
+    for root, _dirs, names in os.walk(tree):
         os.chmod(root, PRIVATE_DIR_MODE)
         for name in names:
             path = os.path.join(root, name)

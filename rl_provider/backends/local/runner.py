@@ -469,7 +469,9 @@ class Runner:
 def _pump(stream: IO[bytes], label: str, lines: queue.Queue[tuple[str, float, str] | None]) -> None:
     with stream:
         for raw in stream:
-            lines.put((label, time.time(), raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+            # A line is what the program wrote before "\n"; a "\r" in it (or at its end) stays.
+            text = raw[:-1] if raw.endswith(b"\n") else raw
+            lines.put((label, time.time(), text.decode("utf-8", errors="replace")))
     lines.put(None)
 
 
@@ -487,6 +489,7 @@ def _guard_group(pgid: int) -> int:
         return pid
     try:
         os.closerange(0, os.sysconf("SC_OPEN_MAX"))
+        os.setsid()  # a kill of the runner's process group must not take the guardian with it
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stop is the runner's business
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         while os.getppid() == runner:

@@ -166,6 +166,7 @@ def test_no_credentials_reach_the_model_server(backend, tmp_path, monkeypatch):
     assert answer["umask"] == "0o77"
 
 
+@pytest.mark.slow
 def test_no_credentials_reach_a_requirements_build_or_the_runner(
     backend, write_script, estimator_for, monkeypatch
 ):
@@ -448,6 +449,7 @@ def test_log_lines_are_what_the_program_wrote_between_newlines(
         "vertical\x0btab",
         "group\x1dsep",
         "",
+        "carriage return at the end\r",
     ]
     data = "\n".join(written).encode() + b"\n"
     src = write_script(f"import sys\nsys.stdout.buffer.write({data!r})\n")
@@ -484,6 +486,7 @@ if errors:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fresh", [True, False], ids=["fresh homes", "existing homes"])
 def test_twenty_processes_open_the_store_at_once(tmp_path, fresh):
     if not fresh:
