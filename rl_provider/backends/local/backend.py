@@ -418,9 +418,10 @@ class LocalBackend:
         except FileNotFoundError:
             return [], offset
         end = data.rfind(b"\n") + 1
-        # Split on b"\n" only: str.splitlines() also breaks at \r, form feed and U+2028, which
-        # programs (tqdm's progress bars) write inside one line.
-        lines = [line.decode("utf-8", errors="replace") for line in data[:end].split(b"\n")[:-1]]
+        # Split on "\n" only: str.splitlines() also breaks at \r, form feed and U+2028, which
+        # programs (tqdm's progress bars) write inside one line. One decode, then one split (a
+        # 0x0A byte is always "\n" in UTF-8): faster than splitlines() on a million lines.
+        lines = data[:end].decode("utf-8", errors="replace").split("\n")[:-1]
         return lines, offset + end
 
     def log_file(self, name: str) -> Path:

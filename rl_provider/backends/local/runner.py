@@ -103,6 +103,7 @@ class Runner:
             # No log to write to (a full disk, above all): the reason still says why.
             self._end(SecondaryStatus.FAILED, TrainingJobStatus.FAILED, self._reason(err))
             return 1
+        self.log.close()  # the placeholder
         self.log = log
         try:
             return self._run()
