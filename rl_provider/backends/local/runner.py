@@ -40,6 +40,7 @@ _STREAM_DRAIN_SECONDS = 2.0
 _STOP_POLL_SECONDS = 1.0
 _STDERR_TAIL = 20
 _GUARD_POLL_SECONDS = 0.5
+_CHILD_POLL_SECONDS = 0.05
 # How long a runner that cannot record the job's end (full disk) waits for space, and how often
 # it tries; at most this many metric points wait for the database meanwhile.
 _FULL_DISK_WAIT_SECONDS = 6 * 3600.0
@@ -253,10 +254,12 @@ class Runner:
         tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         pending: list[tuple[str, float, float]] = []
         open_streams, last_flush, last_stop_poll = 2, time.monotonic(), 0.0
+        last_line = last_child_poll = 0.0
         stopped: SecondaryStatus | None = None
         stop_sent = exited_at = None
         killed = False
         while True:
+            arrived = False
             try:
                 item = lines.get(timeout=0.1)
             except queue.Empty:
@@ -265,19 +268,28 @@ class Runner:
                 if item is None:
                     open_streams -= 1
                 else:
+                    arrived = True
                     label, stamp, text = item
                     self._write(text)
                     if label == "stderr":
                         tail.append(text)
                     pending += [(m.name, m.value, stamp) for m in extractor.match(text)]
             now = time.monotonic()
+            if arrived:
+                last_line = now
             if now - last_flush >= _FLUSH_SECONDS or len(pending) >= 500:
                 self._flush(pending)
                 last_flush = now
-            if child.poll() is not None:
-                exited_at = exited_at or now
-                # Streams end when every process holding them exits; do not wait on stragglers.
-                if open_streams == 0 or now - exited_at > _STREAM_DRAIN_SECONDS:
+            # A waitpid per line cost as much as the line; every _CHILD_POLL_SECONDS is enough.
+            if exited_at is None and now - last_child_poll >= _CHILD_POLL_SECONDS:
+                last_child_poll = now
+                if child.poll() is not None:
+                    exited_at = now
+            if exited_at is not None:
+                # Streams end when every process holding them exits. Lines still arriving are
+                # drained (a fast writer is far ahead of us: stopping 2 s after its exit lost
+                # half of 400,000 lines); only a silent straggler holding a pipe is not waited on.
+                if open_streams == 0 or now - max(exited_at, last_line) > _STREAM_DRAIN_SECONDS:
                     break
                 continue
             if stopped is None:

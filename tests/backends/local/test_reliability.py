@@ -458,6 +458,21 @@ def test_log_lines_are_what_the_program_wrote_between_newlines(
     assert lines == written
 
 
+def test_every_line_of_a_fast_writer_arrives(backend, write_script, estimator_for):
+    # The program writes far faster than the runner stores lines (each one is matched against
+    # the metric definitions): the runner drains the pipe after the exit instead of giving up
+    # 2 s later (about half of 400,000 such lines used to be lost).
+    count = 200_000
+    src = write_script(
+        "import sys\nw = sys.stdout.write\n"
+        f"for i in range({count}):\n    w(f'step {{i}} episode_reward_mean: {{i}}\\n')\n"
+    )
+    estimator_for(src).fit(job_name="fast-1", logs=False)
+    lines = backend.read_logs("fast-1")[0]
+    assert lines == [f"step {i} episode_reward_mean: {i}" for i in range(count)]
+    assert len(backend.metrics("fast-1")["episode_reward_mean"]) == count
+
+
 # ----------------------------------------------------------------- 10. opening concurrently
 # Each process opens (creates, for a fresh root) 30 homes from 4 threads at the same moment as
 # 19 others: the race that failed a scheduled run (two tasks opening one home) happens in about
