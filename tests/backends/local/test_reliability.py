@@ -197,6 +197,49 @@ def test_no_credentials_reach_a_requirements_build_or_the_runner(
     assert "runner-secret False" in lines
 
 
+def test_s3_locations_work_with_credentials_handed_over_not_inherited(
+    backend, write_script, estimator_for, monkeypatch
+):
+    """The runner gets the caller's AWS credentials on stdin (for its s3:// transfers) while
+    its environment and the entry point's have none. S3 is a moto server."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SUPERSECRET-moto")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="rl-bucket")
+        s3.put_object(Bucket="rl-bucket", Key="data/obs.txt", Body=b"42")
+        src = write_script(
+            """
+            import os, pathlib
+            print("secret", os.environ.get("AWS_SECRET_ACCESS_KEY"))
+            print("runner-secret", b"SUPERSECRET" in pathlib.Path(
+                f"/proc/{os.getppid()}/environ").read_bytes())
+            data = pathlib.Path(os.environ["SM_CHANNEL_TRAIN"], "obs.txt").read_text()
+            pathlib.Path(os.environ["SM_MODEL_DIR"], "model.txt").write_text(data)
+            """
+        )
+        estimator_for(src, output_path="s3://rl-bucket/out").fit(
+            {"train": "s3://rl-bucket/data"}, job_name="s3-job", logs=False
+        )
+        lines = backend.read_logs("s3-job")[0]
+        assert "secret None" in lines
+        assert "runner-secret False" in lines
+        description = backend.describe_training_job("s3-job")
+        assert description.model_artifacts == "s3://rl-bucket/out/s3-job/output/model.tar.gz"
+        head = s3.head_object(Bucket="rl-bucket", Key="out/s3-job/output/model.tar.gz")
+        assert head["ContentLength"] > 0
+    finally:
+        server.stop()
+
+
 # --------------------------------------------------------------------------- 2. file modes
 def test_state_is_private_whatever_the_umask(tmp_path, write_script, estimator_for):
     old = os.umask(0o000)
