@@ -186,7 +186,11 @@ class LocalBackend:
     # ------------------------------------------------------------------------------ code
     def upload_code(self, archive: Path, uri: str) -> str:
         transfer.check_writable(uri, "Code location")
-        transfer.publish(archive, uri)
+        try:
+            transfer.publish(archive, uri)
+        except OSError as err:  # a bare OSError would be retried by Airflow as if transient
+            detail = files.out_of_space_message(uri, err) if files.is_out_of_space(err) else err
+            raise BackendError(f"Could not upload the code to {uri}: {detail}") from err
         return uri
 
     # -------------------------------------------------------------------------- training

@@ -379,6 +379,22 @@ def test_output_that_does_not_fit_keeps_the_model_referenced(
         assert not list(out.rglob("*.tmp"))  # no half-written output.tar.gz left behind
 
 
+def test_code_that_does_not_fit_is_a_clear_error_and_creates_no_job(
+    backend, tmp_path, write_script, estimator_for
+):
+    with tmpfs(tmp_path / "out", "1m") as out:
+        with contextlib.suppress(OSError), open(out / "filler", "ab") as filler:
+            while True:  # fill the disk
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        src = write_script("print(1)\n", extra={"weights.bin": "x" * 200_000})
+        with pytest.raises(BackendError, match="out of space"):
+            estimator_for(src, output_path=out.as_uri()).fit(job_name="nocode-1", logs=False)
+        assert backend.list_training_jobs()["TrainingJobSummaries"] == []
+        assert not list(out.rglob("*.tar.gz"))
+        assert not list(out.rglob("*.tmp"))
+
+
 # ------------------------------------------------------------------------------ 6. disk use
 def test_one_copy_of_the_model_remains_after_publishing(backend, write_script, estimator_for):
     size = 8 << 20
