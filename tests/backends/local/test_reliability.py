@@ -22,6 +22,7 @@ import pytest
 
 from rl_provider.backends.local import LocalBackend
 from rl_provider.backends.local.endpoint import ENDPOINT
+from rl_provider.backends.local.processes import same_process
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.model import wait_for_endpoint
@@ -334,23 +335,35 @@ def test_full_disk_fails_the_job_saying_so_and_reads_stay_clear(
             """
         )
         estimator_for(src, backend=backend).fit(job_name="full-1", wait=False)
-        wait_until(lambda: filler.exists() and backend_free(disk) < 64 * 1024, 60, "a full disk")
-        # While the disk is full: describe answers or raises a clear BackendError, never raw
-        # sqlite3 errors; a new home there cannot even be created, and says why.
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            with contextlib.suppress(BackendError):
-                assert backend.describe_training_job("full-1").training_job_status.value in (
-                    "InProgress",
-                    "Stopping",
-                )
-            time.sleep(0.2)
-        with pytest.raises(BackendError, match="out of space"):
-            LocalBackend(disk / "other-home").list_training_jobs()
-        filler.unlink()  # space again: the runner records the end it could not write
-        description = wait_for_job(backend, "full-1", timeout=60)
+        try:
+            wait_until(
+                lambda: filler.exists() and backend_free(disk) < 64 * 1024, 60, "a full disk"
+            )
+            # While the disk is full: describe answers or raises a clear BackendError, never raw
+            # sqlite3 errors; a new home there cannot even be created, and says why.
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                with contextlib.suppress(BackendError):
+                    assert backend.describe_training_job("full-1").training_job_status.value in (
+                        "InProgress",
+                        "Stopping",
+                    )
+                time.sleep(0.2)
+            with pytest.raises(BackendError, match="out of space"):
+                LocalBackend(disk / "other-home").list_training_jobs()
+            filler.unlink()  # space again: the runner records the end it could not write
+            description = wait_for_job(backend, "full-1", timeout=60)
+        finally:
+            kill_runner(backend, "full-1")  # a failed test leaves no runner waiting for space
     assert description.training_job_status is TrainingJobStatus.FAILED
     assert "out of space" in (description.failure_reason or ""), description.failure_reason
+
+
+def kill_runner(backend: LocalBackend, name: str) -> None:
+    with contextlib.suppress(BackendError):
+        row = backend.store.get_job(name)
+        if row.runner_pid and same_process(row.runner_pid, row.runner_started):
+            os.kill(row.runner_pid, signal.SIGKILL)
 
 
 def backend_free(path: Path) -> int:
