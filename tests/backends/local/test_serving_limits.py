@@ -1,0 +1,357 @@
+"""The model server under hostile and broken clients (issue 11, points 11 and 12).
+
+Real endpoints on the local backend, real sockets: slow and idle clients, more connections than
+the server admits, malformed HTTP, and JSON that is not RFC 8259 or not an observation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import resource
+import socket
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from rl_provider.backends.local import LocalBackend
+from rl_provider.core.model import wait_for_endpoint
+from rl_provider.serving import server
+
+ECHO_HANDLER = """
+import math
+
+def model_fn(model_dir):
+    return "echo"
+
+def predict_fn(data, model):
+    if data == "nan please":
+        return {"value": math.nan}
+    return {"echo": data}
+"""
+
+
+def tarball(path: Path, files: dict[str, bytes]) -> str:
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path.as_uri()
+
+
+@contextlib.contextmanager
+def open_files_limit(soft: int):
+    """This process's soft RLIMIT_NOFILE lowered to ``soft`` (what children inherit)."""
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, before[0]), before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+def deploy(local: LocalBackend, name: str, container: dict) -> int:
+    local.create_model(ModelName=name, PrimaryContainer=container)
+    local.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"ModelName": name, "InitialInstanceCount": 1, "InstanceType": "local"}
+        ],
+    )
+    # Started under the usual 1024 open-files limit, as the issue's server was: it raises it.
+    with open_files_limit(1024):
+        local.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    wait_for_endpoint(local, name, timeout=120)
+    return int(local.describe_endpoint(name).extra["Url"].rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    backend = LocalBackend(tmp_path_factory.mktemp("limits") / "home")
+    yield backend
+    for summary in backend.list_endpoints()["Endpoints"]:
+        backend.delete_endpoint(summary["EndpointName"])
+
+
+@pytest.fixture(scope="module")
+def echo(local, tmp_path_factory):
+    """An endpoint with the default JSON input_fn/output_fn; returns its port."""
+    root = tmp_path_factory.mktemp("echo")
+    return deploy(
+        local,
+        "echo",
+        {
+            "Image": "rl-provider/handler-test:1",
+            "ModelDataUrl": tarball(root / "model.tar.gz", {"empty.txt": b""}),
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "echo.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": tarball(
+                    root / "code.tar.gz", {"echo.py": ECHO_HANDLER.encode()}
+                ),
+            },
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def policy(local, tmp_path_factory):
+    """A TorchScript policy (4 observations -> 2 logits): the built-in policy wire format."""
+    import warnings
+
+    import torch
+
+    net = torch.nn.Linear(4, 2)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in 2.13
+        torch.jit.save(torch.jit.script(net), buffer)
+    root = tmp_path_factory.mktemp("policy")
+    return deploy(
+        local,
+        "policy",
+        {
+            "Image": "rl-provider/torchscript:1",
+            "ModelDataUrl": tarball(root / "model.tar.gz", {"model.pt": buffer.getvalue()}),
+        },
+    )
+
+
+def call(port: int, method: str, path: str, body: bytes | None = None, **headers: str):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(
+            method, path, body=body, headers={"Content-Type": "application/json", **headers}
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def strict_json(data: bytes):
+    """Parse as RFC 8259 JSON: Python's json would accept bare NaN and Infinity."""
+
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+def raw(port: int, data: bytes, timeout: float = 30.0) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def read_until_closed(sock: socket.socket, deadline: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and when it closed (monotonic)."""
+    received = b""
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            raise AssertionError(f"still open at the deadline; received {received!r}") from None
+        if not chunk:
+            return received, time.monotonic()
+        received += chunk
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (DEEP, "nested too deeply"),
+        (b"[NaN]", "NaN is not a JSON value"),
+        (b'{"x": -Infinity}', "-Infinity is not a JSON value"),
+        (b"[1e400]", "out of the range"),
+        (b"[1.0, 2.0", "not valid JSON"),
+    ],
+)
+def test_default_json_input_refuses_what_rfc_8259_does_not_allow(echo, body, message):
+    status, text = call(echo, "POST", "/invocations", body)
+    assert (status, message in text.decode()) == (400, True), text
+    assert call(echo, "GET", "/ping")[0] == 200
+
+
+def test_default_json_output_is_rfc_8259(echo):
+    # Python's json writes NaN bare by default: the server refuses to send that.
+    status, text = call(echo, "POST", "/invocations", b'"nan please"')
+    assert status == 500
+    assert b"NaN or Infinity" in text
+    # Integers of any size are JSON numbers and come back exactly.
+    huge = "1" * 400
+    status, text = call(echo, "POST", "/invocations", f"[{huge}, null]".encode())
+    assert status == 200
+    assert strict_json(text) == {"echo": [int(huge), None]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (DEEP, "nested too deeply"),
+        (b"[NaN, 0, 0, 0]", "NaN is not a JSON value"),
+        (b"[Infinity, 0, 0, 0]", "Infinity is not a JSON value"),
+        (b"[1e400, 0, 0, 0]", "finite numbers"),
+        (b"[1e39, 0, 0, 0]", "finite numbers"),
+        (b"[null, 0, 0, 0]", "finite numbers"),
+        (f"[{'9' * 400}, 0, 0, 0]".encode(), "rectangular"),
+        (b'{"observations": [[0, 0, 0, 0], [null, 0, 0, 0]]}', "finite numbers"),
+    ],
+)
+def test_observations_that_are_not_finite_numbers_get_400(policy, body, message):
+    status, text = call(policy, "POST", "/invocations", body)
+    assert (status, message in text.decode()) == (400, True), text
+    status, text = call(policy, "POST", "/invocations", b"[0.5, 0, 0, 1e30]")
+    assert status == 200
+    assert set(strict_json(text)) == {"action"}
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        (
+            b"GET /invocations HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            400,
+            b"no WebSocket",
+        ),
+        (b"BREW /ping HTTP/1.1\r\n\r\n", 400, b"Malformed HTTP request"),
+        (b"GET /ping HTTP/1.1\r\nBad Header\r\n\r\n", 400, b"Malformed HTTP request"),
+        (
+            b"GET /ping HTTP/1.1\r\nX-Big: " + b"a" * (server.MAX_HEAD_BYTES + 1) + b"\r\n\r\n",
+            431,
+            b"request head is larger",
+        ),
+    ],
+)
+def test_bad_http_gets_4xx_and_the_connection_closes(echo, request_bytes, status, message):
+    answer = raw(echo, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer
+    assert message in answer
+    assert call(echo, "GET", "/ping")[0] == 200
+
+
+def read_responses(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """``count`` responses (status, body) from a keep-alive connection, by Content-Length."""
+    buffer, answers = b"", []
+    while len(answers) < count:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {answers}"
+            buffer += chunk
+        head, _, buffer = buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        fields = dict(line.lower().split(": ", 1) for line in lines[1:])
+        length = int(fields["content-length"])
+        while len(buffer) < length:
+            buffer += sock.recv(65536)
+        answers.append((int(lines[0].split()[1]), buffer[:length]))
+        buffer = buffer[length:]
+    return answers
+
+
+def test_pipelined_and_expect_continue_requests(echo):
+    one = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+    bodies = [b"1", b'"two"', b"[3]"]
+    with socket.create_connection(("127.0.0.1", echo), timeout=30) as sock:
+        sock.sendall(b"".join(one % (len(b), b) for b in bodies))
+        answers = read_responses(sock, 3)
+        assert [(status, strict_json(body)["echo"]) for status, body in answers] == [
+            (200, 1),
+            (200, "two"),
+            (200, [3]),
+        ]
+        # curl sends Expect: 100-continue before a large body and waits for the go-ahead.
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 4\r\n\r\n"
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"[42]")
+        assert read_responses(sock, 1) == [(200, b'{"echo": [42]}')]
+        # Over the body limit: refused before the body is sent, and the connection closes.
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % (server.MAX_BODY_BYTES + 1)
+        )
+        answer, _ = read_until_closed(sock, time.monotonic() + 10)
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        assert b"InvokeEndpoint limit" in answer
+
+
+@pytest.mark.slow  # waits out the head and body timeouts (~11 s)
+def test_slow_clients_are_closed_within_the_timeouts_and_ping_still_answers(echo):
+    head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+    partial_heads, partial_bodies, idle = [], [], []
+    try:
+        started = time.monotonic()
+        for _ in range(100):
+            sock = socket.create_connection(("127.0.0.1", echo), timeout=30)
+            sock.sendall(head)  # no blank line: the head never ends
+            partial_heads.append(sock)
+            sock = socket.create_connection(("127.0.0.1", echo), timeout=30)
+            sock.sendall(head + b"\r\n" + b"[" * 10)  # 10 of 100 body bytes
+            partial_bodies.append(sock)
+            idle.append(socket.create_connection(("127.0.0.1", echo), timeout=30))
+        assert call(echo, "GET", "/ping")[0] == 200
+        # The server sweeps once a second: closed within the timeout plus that and some slack.
+        for sock in partial_heads:
+            answer, closed = read_until_closed(sock, started + server.HEAD_SECONDS + 3)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert b"head did not arrive" in answer
+        assert closed - started >= server.HEAD_SECONDS - 0.5
+        for sock in partial_bodies:
+            answer, closed = read_until_closed(sock, started + server.BODY_SECONDS + 3)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert b"body did not arrive" in answer
+        # An idle keep-alive connection may stay (KEEP_ALIVE_SECONDS), and is still usable.
+        sock = idle[0]
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(1000).startswith(b"HTTP/1.1 200 ")
+        assert call(echo, "POST", "/invocations", b"[1]") == (200, b'{"echo": [1]}')
+    finally:
+        for sock in partial_heads + partial_bodies + idle:
+            sock.close()
+
+
+def test_more_idle_connections_than_the_bound_do_not_shut_out_requests(local, echo):
+    pid = local.describe_endpoint("echo").extra["ServerPid"]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # The server was started with a soft limit of 1024 and raised it to the hard one.
+    assert psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE) == (hard, hard)
+    # This test holds more than 1,100 sockets itself.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < server.MAX_CONNECTIONS + 200:
+        pytest.skip(f"this machine's hard open-files limit ({hard}) is too low for the test")
+    held = []
+    try:
+        # More than the server admits, and more than the 1024 the issue's server could open.
+        for _ in range(server.MAX_CONNECTIONS + 100):
+            held.append(socket.create_connection(("127.0.0.1", echo), timeout=30))
+        assert call(echo, "GET", "/ping")[0] == 200
+        answer = local.invoke_endpoint(EndpointName="echo", Body=b'"still here"')
+        assert json.loads(answer["Body"].read()) == {"echo": "still here"}
+        established = [
+            c for c in psutil.Process(pid).net_connections("tcp") if c.status == "ESTABLISHED"
+        ]
+        assert len(established) <= server.MAX_CONNECTIONS
+        assert len(psutil.Process(pid).open_files()) < 100
+    finally:
+        for sock in held:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
