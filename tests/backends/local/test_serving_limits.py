@@ -20,6 +20,7 @@ import pytest
 
 from rl_provider.backends.local import LocalBackend
 from rl_provider.core.model import wait_for_endpoint
+from rl_provider.exceptions import EndpointNotFoundError
 from rl_provider.serving import server
 
 ECHO_HANDLER = """
@@ -74,30 +75,27 @@ def deploy(local: LocalBackend, name: str, container: dict) -> int:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
+    """A backend serving two endpoints, "echo" and "policy", stopped when the module ends."""
     backend = LocalBackend(tmp_path_factory.mktemp("limits") / "home")
-    yield backend
-    for summary in backend.list_endpoints()["Endpoints"]:
-        backend.delete_endpoint(summary["EndpointName"])
+    try:
+        yield backend
+    finally:
+        for name in ("echo", "policy"):
+            with contextlib.suppress(EndpointNotFoundError):
+                backend.delete_endpoint(name)
 
 
 @pytest.fixture(scope="module")
 def echo(local, tmp_path_factory):
     """An endpoint with the default JSON input_fn/output_fn; returns its port."""
     root = tmp_path_factory.mktemp("echo")
-    return deploy(
-        local,
-        "echo",
-        {
-            "Image": "rl-provider/handler-test:1",
-            "ModelDataUrl": tarball(root / "model.tar.gz", {"empty.txt": b""}),
-            "Environment": {
-                "SAGEMAKER_PROGRAM": "echo.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": tarball(
-                    root / "code.tar.gz", {"echo.py": ECHO_HANDLER.encode()}
-                ),
-            },
-        },
-    )
+    code = tarball(root / "code.tar.gz", {"echo.py": ECHO_HANDLER.encode()})
+    container = {
+        "Image": "rl-provider/handler-test:1",
+        "ModelDataUrl": tarball(root / "model.tar.gz", {"empty.txt": b""}),
+        "Environment": {"SAGEMAKER_PROGRAM": "echo.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
+    }
+    return deploy(local, "echo", container)
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +111,8 @@ def policy(local, tmp_path_factory):
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in 2.13
         torch.jit.save(torch.jit.script(net), buffer)
     root = tmp_path_factory.mktemp("policy")
-    return deploy(
-        local,
-        "policy",
-        {
-            "Image": "rl-provider/torchscript:1",
-            "ModelDataUrl": tarball(root / "model.tar.gz", {"model.pt": buffer.getvalue()}),
-        },
-    )
+    model = tarball(root / "model.tar.gz", {"model.pt": buffer.getvalue()})
+    return deploy(local, "policy", {"Image": "rl-provider/torchscript:1", "ModelDataUrl": model})
 
 
 def call(port: int, method: str, path: str, body: bytes | None = None, **headers: str):
