@@ -38,7 +38,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, cast
+from typing import cast
 
 import httptools
 
@@ -155,9 +155,13 @@ class _Server:
         if self.draining and not self.connections:
             self.drained.set()
 
-    def sweep(self) -> None:
-        """Close the connections whose deadline passed (runs once a second)."""
+    def sweep(self, due: float) -> None:
+        """Close the connections whose deadline passed (runs once a second, ``due`` is when)."""
         now = self.loop.time()
+        if now - due > 0.5:
+            # The loop was blocked (a slow handler): uvloop runs timers before reading sockets,
+            # so requests that arrived meanwhile are unread yet. Judge at the next sweep.
+            return
         for connection in [c for c in self.connections if c.deadline < now]:
             connection.timed_out()
 
@@ -472,11 +476,17 @@ async def _main(
     port = int(sock.getsockname()[1])
     log.info("Serving on 127.0.0.1:%s, at most %s connections", port, bound)
 
-    def sweep() -> None:
-        state.sweep()
-        sweeper[0] = loop.call_later(1.0, sweep)
+    sweeper: list[asyncio.TimerHandle] = []
 
-    sweeper: list[Any] = [loop.call_later(1.0, sweep)]
+    def schedule_sweep() -> None:
+        due = loop.time() + 1.0
+        sweeper[:] = [loop.call_at(due, sweep, due)]
+
+    def sweep(due: float) -> None:
+        state.sweep(due)
+        schedule_sweep()
+
+    schedule_sweep()
     try:
         if not await _ping(port):
             log.error("The server does not answer GET /ping on 127.0.0.1:%s", port)

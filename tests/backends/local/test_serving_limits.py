@@ -80,22 +80,26 @@ def local(tmp_path_factory):
     try:
         yield backend
     finally:
-        for name in ("echo", "policy"):
+        for name in ("echo", "policy", "drained"):
             with contextlib.suppress(EndpointNotFoundError):
                 backend.delete_endpoint(name)
 
 
 @pytest.fixture(scope="module")
-def echo(local, tmp_path_factory):
-    """An endpoint with the default JSON input_fn/output_fn; returns its port."""
+def echo_container(tmp_path_factory):
     root = tmp_path_factory.mktemp("echo")
     code = tarball(root / "code.tar.gz", {"echo.py": ECHO_HANDLER.encode()})
-    container = {
+    return {
         "Image": "rl-provider/handler-test:1",
         "ModelDataUrl": tarball(root / "model.tar.gz", {"empty.txt": b""}),
         "Environment": {"SAGEMAKER_PROGRAM": "echo.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
     }
-    return deploy(local, "echo", container)
+
+
+@pytest.fixture(scope="module")
+def echo(local, echo_container):
+    """An endpoint with the default JSON input_fn/output_fn; returns its port."""
+    return deploy(local, "echo", echo_container)
 
 
 @pytest.fixture(scope="module")
@@ -347,3 +351,50 @@ def test_more_idle_connections_than_the_bound_do_not_shut_out_requests(local, ec
         for sock in held:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def eventually(condition, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie counts: this sandbox's init reaps orphans late)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_sigterm_answers_started_requests_closes_idle_ones_and_exits(local, echo_container):
+    port = deploy(local, "drained", echo_container)
+    pid = local.describe_endpoint("drained").extra["ServerPid"]
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as idle,
+        socket.create_connection(("127.0.0.1", port), timeout=30) as started,
+    ):
+        idle.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_responses(idle, 1) == [(200, b"")]
+        started.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n[1, ")
+        time.sleep(0.2)  # the head is read before the signal
+        psutil.Process(pid).terminate()
+        # The idle connection and the listening socket close; the started request completes.
+        assert read_until_closed(idle, time.monotonic() + 10)[0] == b""
+        eventually(lambda: refuses_connections(port), "the listening socket to close")
+        assert not gone(pid)
+        started.sendall(b"2, 3]")
+        answer, _ = read_until_closed(started, time.monotonic() + 10)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert b"connection: close" in answer
+        assert answer.endswith(b'{"echo": [1, 2, 3]}')
+    eventually(lambda: gone(pid), "the server to exit")
