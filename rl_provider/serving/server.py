@@ -170,7 +170,7 @@ class _Server:
         self.draining = True
         for connection in list(self.connections):
             if connection.phase == _IDLE:
-                connection.drop()
+                connection.drop(flush=True)
         if not self.connections:
             self.drained.set()
 
@@ -199,6 +199,7 @@ class _Connection(asyncio.Protocol):
         self.answered = False
         self.upgrade = False
         self.close_after = False
+        self.closing = False
         self.out: list[bytes] = []
 
     # asyncio.Protocol
@@ -281,7 +282,7 @@ class _Connection(asyncio.Protocol):
             self.answered = True  # a head that arrived whole, but too large
             self._fail(431, self._head_too_large_message())
             return
-        if self.expect == b"100-continue" and self.transport is not None:
+        if self.expect == b"100-continue" and self.transport is not None and not self.closing:
             if self.too_large:
                 # The client waits for our word before sending: refuse now, and close, since it
                 # may send the body anyway.
@@ -301,6 +302,8 @@ class _Connection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self.close_after:
+            return  # pipelined after a request that closes the connection: not answered
         if not self.parser.should_keep_alive() or self.server.draining:
             self.close_after = True
         if self.upgrade:
@@ -373,12 +376,12 @@ class _Connection(asyncio.Protocol):
         out = self.out
         self.out = []
         transport = self.transport
-        if transport is None:
-            return
+        if transport is None or self.closing:
+            return  # whatever the client pipelined after a closing answer is not answered
         transport.write(out[0] if len(out) == 1 else b"".join(out))
         if self.close_after:
             transport.close()
-            self.transport = None  # whatever else the client pipelined is not answered
+            self.closing = True
 
     def _fail(self, status: int, message: str) -> None:
         """Answer a request that cannot go on, then close (the parser cannot resync)."""
@@ -389,7 +392,9 @@ class _Connection(asyncio.Protocol):
     # Limits
 
     def timed_out(self) -> None:
-        if self.phase == _HEAD:
+        if self.closing:
+            self.drop()  # closed, but its client does not read the last answer: stop waiting
+        elif self.phase == _HEAD:
             self._fail(
                 408, f"The request head did not arrive within {self.limits.head_seconds} s.\n"
             )
@@ -400,14 +405,23 @@ class _Connection(asyncio.Protocol):
         else:
             self.drop()
 
-    def drop(self) -> None:
-        """Close now, without an answer (idle, evicted, or shutting down)."""
-        self.server.forget(self)
+    def drop(self, flush: bool = False) -> None:
+        """Close without an answer (idle, evicted, timed out, or shutting down).
+
+        ``flush``: answers already written still go out first, and the connection counts until
+        it is closed (a draining server waits for that); otherwise it stops counting now and
+        unsent answers are dropped (a client that does not read them is not waited for).
+        """
         transport = self.transport
+        if transport is not None and flush:
+            transport.close()
+            self.closing = True
+            return
+        self.server.forget(self)
         if transport is None:
             return
         if transport.get_write_buffer_size():
-            transport.abort()  # a client that does not read: do not wait for it
+            transport.abort()
         else:
             transport.close()
 
