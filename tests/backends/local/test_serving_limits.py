@@ -398,3 +398,66 @@ def test_sigterm_answers_started_requests_closes_idle_ones_and_exits(local, echo
         assert b"connection: close" in answer
         assert answer.endswith(b'{"echo": [1, 2, 3]}')
     eventually(lambda: gone(pid), "the server to exit")
+
+
+SMALL_SERVER = """
+from rl_provider.serving.handler import InferenceHandler
+from rl_provider.serving.server import Limits, bind_loopback, serve
+
+sock = bind_loopback()
+print(sock.getsockname()[1], flush=True)
+handler = InferenceHandler(model=len, source="len")
+
+
+def ready():
+    print("ready", flush=True)  # after the server's own GET /ping: its connection is gone
+    return True
+
+
+serve(handler, sock, ready, Limits(max_connections=5, keep_alive_seconds=2.0))
+"""
+
+
+@pytest.fixture
+def small_server():
+    """``serve()`` in its own process with 5 connections at most and 2 s keep-alive."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", SMALL_SERVER], stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        port = int(process.stdout.readline())
+        assert process.stdout.readline() == b"ready\n"
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_idle_connections_time_out_and_the_least_recently_active_make_room(small_server):
+    port = small_server
+    started = time.monotonic()
+    held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(5)]
+    try:
+        # One request on each, the first connection last: the second is the least recently
+        # active (the server orders connections by when it accepted or answered them).
+        for sock in [*held[1:], held[0]]:
+            sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_responses(sock, 1) == [(200, b"")]
+        assert call(port, "POST", "/invocations", b"[1, 2, 3]") == (200, b"3")
+        # Closed by the sixth connection, not by its keep-alive timeout: the others are open.
+        assert read_until_closed(held[1], time.monotonic() + 0.5)[0] == b""
+        for sock in [held[0], *held[2:]]:
+            sock.settimeout(0.01)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)
+        # Idle connections close after the keep-alive timeout (and the sweep's second).
+        for sock in [held[0], *held[2:]]:
+            assert read_until_closed(sock, started + 2 + 2)[0] == b""
+    finally:
+        for sock in held:
+            sock.close()
