@@ -29,9 +29,15 @@ import math
 def model_fn(model_dir):
     return "echo"
 
+class Refused(Exception):
+    status_code = 499  # not in http.HTTPStatus
+
+
 def predict_fn(data, model):
     if data == "nan please":
         return {"value": math.nan}
+    if data == "refuse please":
+        raise Refused("refused as asked")
     return {"echo": data}
 """
 
@@ -193,6 +199,10 @@ def test_default_json_output_is_rfc_8259(echo):
     status, text = call(echo, "POST", "/invocations", f"[{huge}, null]".encode())
     assert status == 200
     assert strict_json(text) == {"echo": [int(huge), None]}
+
+
+def test_a_handler_status_outside_http_status_is_kept(echo):
+    assert call(echo, "POST", "/invocations", b'"refuse please"') == (499, b"refused as asked\n")
 
 
 @pytest.mark.parametrize(
