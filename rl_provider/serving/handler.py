@@ -119,7 +119,7 @@ def loads_json(body: bytes | str) -> Any:
         raise InvocationError(400, f"The body is not valid JSON: {err}.") from None
     except RecursionError:
         raise InvocationError(
-            400, "The body is not valid JSON here: it is nested too deeply."
+            400, "The body is nested too deeply (about 1,000 levels of JSON at most)."
         ) from None
 
 

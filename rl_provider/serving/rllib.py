@@ -249,7 +249,7 @@ def input_fn(body: bytes | str, content_type: str | None = JSON) -> Any:
             "Observations must be numbers in a rectangular list (one observation or a list of "
             "observations of the same shape)."
         ) from None
-    # null becomes NaN here and 1e400 or a 400-digit integer Infinity: none is an observation.
+    # null became NaN here, 1e400 and 1e39 (beyond float32) Infinity: none is an observation.
     if not np.isfinite(array).all():
         raise RequestError(
             "Observations must be finite numbers: null, NaN, Infinity and numbers beyond "
