@@ -285,6 +285,11 @@ class LocalBackend:
             api["TrainingTimeInSeconds"] = int(end - row.training_start_time)
         return TrainingJobDescription.from_api(api)
 
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """The ``Tags`` a training job was created with (ListTags; jobs are the only tagged kind)."""
+        name = arn.rsplit("/", 1)[-1]
+        return [dict(tag) for tag in self.store.get_job(name).request.get("Tags", [])]
+
     def _reap(self, row: JobRow) -> JobRow:
         """A job whose runner is gone (kill -9, reboot) is marked Failed, saying so."""
         if row.status.is_terminal():

@@ -353,6 +353,11 @@ class SageMakerBackend:
         )
         return TrainingJobDescription.from_api(response)
 
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """ListTags of a resource (``RLEstimator.attach()`` recovers a job's tags, as the SDK)."""
+        response = self._call("sagemaker", "list_tags", ResourceArn=arn)
+        return [{"Key": t["Key"], "Value": t["Value"]} for t in response.get("Tags", [])]
+
     def stop_training_job(self, name: str) -> None:
         """StopTrainingJob; a job that already ended or is stopping is left alone (as locally)."""
         if self.describe_training_job(name).training_job_status is not (
