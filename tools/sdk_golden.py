@@ -88,7 +88,7 @@ class Fake:
         self.objects: dict[str, bytes] = {}
 
     def record(self, event_name: str, params: dict[str, Any], **_: Any) -> None:
-        _, service, operation = event_name.split(".")[:3]
+        operation = event_name.split(".")[2]
         copy = dict(params)
         body = copy.get("Body")
         if body is not None and operation == "PutObject":
@@ -103,7 +103,7 @@ class Fake:
         from botocore.awsrequest import AWSResponse
         from botocore.response import StreamingBody
 
-        service, operation = event_name.split(".")[1], model.name
+        operation = model.name
         http = AWSResponse("https://fake", 200, {}, None)
         body: dict[str, Any] = {"ResponseMetadata": {"HTTPStatusCode": 200}}
         if operation == "GetCallerIdentity":
@@ -155,7 +155,11 @@ def jsonable(value: Any) -> Any:
 
 
 def error(exc: BaseException) -> dict[str, Any]:
-    return {"error": type(exc).__name__, "mro": [c.__name__ for c in type(exc).__mro__], "message": str(exc)}
+    return {
+        "error": type(exc).__name__,
+        "mro": [c.__name__ for c in type(exc).__mro__],
+        "message": str(exc),
+    }
 
 
 @contextlib.contextmanager
@@ -245,13 +249,16 @@ def record(out: Path) -> None:
     ) -> dict[str, Any]:
         kwargs = {**base, **overrides}
         kwargs = {k: v for k, v in kwargs.items() if v is not _DROP}
-        case: dict[str, Any] = {"kwargs": describe_kwargs(kwargs), "inputs": describe_inputs(inputs)}
+        case: dict[str, Any] = {
+            "kwargs": describe_kwargs(kwargs),
+            "inputs": describe_inputs(inputs),
+        }
         fake.calls.clear()
         try:
             with frozen_clock(CLOCK + 0.123):
                 estimator = RLEstimator(**kwargs)
                 estimator.fit(inputs, wait=False, logs=False, job_name=job_name)
-        except Exception as exc:  # noqa: BLE001 - the SDK's error is the fixture
+        except Exception as exc:
             case.update(error(exc))
             return case
         case["request"] = jsonable(fake.last("CreateTrainingJob"))
@@ -287,7 +294,9 @@ def record(out: Path) -> None:
         },
     }
     accepted = sorted(
-        set(signature["RLEstimator"]) | set(signature["Framework"]) | set(signature["EstimatorBase"])
+        set(signature["RLEstimator"])
+        | set(signature["Framework"])
+        | set(signature["EstimatorBase"])
     )
     signature["accepted"] = accepted
 
@@ -395,7 +404,10 @@ def record(out: Path) -> None:
             "framework": RLFramework.MXNET,
         },
         "ray_torch": {"framework": RLFramework.PYTORCH},
-        "train_instance_type_renamed": {"instance_type": _DROP, "train_instance_type": "ml.c5.2xlarge"},
+        "train_instance_type_renamed": {
+            "instance_type": _DROP,
+            "train_instance_type": "ml.c5.2xlarge",
+        },
     }
     requests: dict[str, Any] = {}
     for name, overrides in arg_cases.items():
@@ -434,7 +446,9 @@ def record(out: Path) -> None:
             content_type="application/x-npy",
         ),
         "file_system_input_defaults": FileSystemInput(
-            file_system_id="fs-0fedcba9876543210", file_system_type="FSxLustre", directory_path="/fsx/data"
+            file_system_id="fs-0fedcba9876543210",
+            file_system_type="FSxLustre",
+            directory_path="/fsx/data",
         ),
         "mixed": {
             "train": TrainingInput("s3://bucket/train", input_mode="Pipe"),
@@ -511,7 +525,7 @@ def record(out: Path) -> None:
                     "instance_type": instance_type,
                     "image": estimator.training_image_uri(),
                 }
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 image_cases[name] = {
                     "toolkit": toolkit.value,
                     "toolkit_version": version,
@@ -628,7 +642,7 @@ def record(out: Path) -> None:
                 with tarfile.open(fileobj=io.BytesIO(fake.objects[repacked[-1]])) as tar:
                     case["repacked_members"] = sorted(tar.getnames())
             fake.objects.clear()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             case.update(error(exc))
             case["traceback_tail"] = traceback.format_exc().splitlines()[-3:]
         models[name] = case
@@ -658,9 +672,7 @@ def record(out: Path) -> None:
         try:
             estimator = RLEstimator.attach(job_name, sagemaker_session=session)
             case["estimator"] = {
-                key: jsonable(
-                    value.value if isinstance(value, RLToolkit | RLFramework) else value
-                )
+                key: jsonable(value.value if isinstance(value, RLToolkit | RLFramework) else value)
                 for key, value in (
                     ("base_job_name", estimator.base_job_name),
                     ("tags", estimator.tags),
@@ -682,7 +694,7 @@ def record(out: Path) -> None:
                     ("model_data", estimator.model_data),
                 )
             }
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             case.update(error(exc))
         attach[name] = case
     write(out / "attach.json", attach)
@@ -737,7 +749,11 @@ def describe_dict(job_name: str, image: str) -> dict[str, Any]:
         },
         "RoleArn": ROLE,
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/out", "KmsKeyId": ""},
-        "ResourceConfig": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "ResourceConfig": {
+            "InstanceType": "ml.c5.xlarge",
+            "InstanceCount": 1,
+            "VolumeSizeInGB": 30,
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
         "CreationTime": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
         "VpcConfig": {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},

@@ -96,7 +96,9 @@ def backend_for_session(session: object) -> TrainingBackend:
     session's boto3 clients, region and default bucket.
     """
     if getattr(session, "local_mode", False):
-        local: TrainingBackend = importlib.import_module("rl_provider.backends.local").LocalBackend()
+        local: TrainingBackend = importlib.import_module(
+            "rl_provider.backends.local"
+        ).LocalBackend()
         return local
     boto_session = getattr(session, "boto_session", None)
     sagemaker_client = getattr(session, "sagemaker_client", None)
@@ -593,7 +595,7 @@ class RLEstimator:
         estimator.base_job_name = base_from_name(job_name)
         list_tags = getattr(backend, "list_tags", None)
         if callable(list_tags) and description.training_job_arn:
-            estimator.tags = list_tags(description.training_job_arn) or None
+            estimator.tags = list_tags(description.training_job_arn)
         estimator._current_job_name = job_name
         estimator.latest_training_job = TrainingJob(job_name, backend)
         return estimator

@@ -161,9 +161,7 @@ class TrainingOptions:
             "InputMode": "File",
         }
 
-    def apply(
-        self, request: dict[str, Any], *, output_path: str, region: str, local: bool
-    ) -> None:
+    def apply(self, request: dict[str, Any], *, output_path: str, region: str, local: bool) -> None:
         """Add the options to a CreateTrainingJob ``request`` as SDK v2.257.7 does."""
         resources = request["ResourceConfig"]
         algorithm = request["AlgorithmSpecification"]
@@ -240,9 +238,9 @@ class TrainingOptions:
 
     def profiler_section(self, output_path: str, region: str) -> dict[str, Any]:
         """SDK: the profiler is on (writing to ``output_path``) unless disabled or unsupported."""
-        if self.disable_profiler or region.lower() in PROFILER_UNSUPPORTED_REGIONS:
-            if self.profiler_config is None:
-                return {"DisableProfiler": True}
+        unsupported = region.lower() in PROFILER_UNSUPPORTED_REGIONS
+        if (self.disable_profiler or unsupported) and self.profiler_config is None:
+            return {"DisableProfiler": True}
         if self.profiler_config is None:
             return {"S3OutputPath": output_path, "DisableProfiler": False}
         profiler = api_dict(self.profiler_config, "profiler_config")

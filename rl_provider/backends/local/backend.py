@@ -286,7 +286,7 @@ class LocalBackend:
         return TrainingJobDescription.from_api(api)
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
-        """The ``Tags`` a training job was created with (ListTags; jobs are the only tagged kind)."""
+        """The ``Tags`` a training job was created with (ListTags of its ARN)."""
         name = arn.rsplit("/", 1)[-1]
         return [dict(tag) for tag in self.store.get_job(name).request.get("Tags", [])]
 
