@@ -88,7 +88,7 @@ class Fake:
         self.objects: dict[str, bytes] = {}
 
     def record(self, event_name: str, params: dict[str, Any], **_: Any) -> None:
-        operation = event_name.split(".")[2]
+        _, service, operation = event_name.split(".")[:3]
         copy = dict(params)
         body = copy.get("Body")
         if body is not None and operation == "PutObject":

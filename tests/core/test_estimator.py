@@ -198,7 +198,7 @@ def test_attach_treats_other_images_as_custom(backend, image):
 def test_attach_wrong_framework_is_an_error(backend, image):
     backend.add_job(training_job(image))
     with pytest.raises(
-        RLConfigError, match="didn't use (an )?image for (the )?requested framework"
+        RLConfigError, match=r"didn't use (an )?image for (the )?requested framework"
     ):
         RLEstimator.attach("job-1", backend=backend)
 
