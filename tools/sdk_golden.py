@@ -462,6 +462,18 @@ def record(out: Path) -> None:
         {"enable_network_isolation": True, "model_uri": "s3://bucket/m/model.tar.gz"},
         inputs={"train": "s3://bucket/train", "eval": "s3://bucket/eval"},
     )
+    # The estimator block of an SDK v2 notebook (tests/test_sdk_migration.py runs it on moto).
+    requests["notebook"] = fit_case(
+        {
+            "framework_version": None,
+            "base_job_name": "rl-notebook",
+            "hyperparameters": {"iterations": 1, "env": "CartPole-v1"},
+        },
+        inputs={
+            "train": TrainingInput("s3://bucket/data/train"),
+            "eval": TrainingInput("s3://bucket/data/eval", content_type="application/json"),
+        },
+    )
     requests["channels_with_model_uri"] = fit_case(
         {"model_uri": "s3://bucket/m/model.tar.gz"}, inputs="s3://bucket/data"
     )
