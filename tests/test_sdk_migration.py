@@ -155,9 +155,9 @@ def test_the_notebook_trains_deploys_and_predicts_on_the_local_backend(code, tmp
 
 def test_the_notebook_sends_the_sdks_request_on_sagemaker(
     code,
-    moto_url,
-    unique,
-    monkeypatch,  # noqa: F811
+    moto_url,  # noqa: F811
+    unique,  # noqa: F811
+    monkeypatch,
 ):
     import boto3
 

@@ -16,8 +16,10 @@ from rl_provider import RLEstimator
 from rl_provider.backends.sagemaker import SageMakerBackend
 from rl_provider.core import images, naming
 from rl_provider.core.inputs import FileSystemInput, TrainingInput
+from rl_provider.core.model import ModelKind
 from rl_provider.exceptions import RLConfigError
 from tests.core.golden import cases, revive
+from tests.fakes import InMemoryBackend
 
 REGION = "us-west-2"
 DEFAULT_BUCKET = "sagemaker-us-west-2-123456789012"
@@ -293,3 +295,64 @@ def test_inferentia_and_trainium_have_no_image():
         images.retrieve("pytorch", REGION, "2.6.0", "ml.inf2.xlarge", scope="inference")
     with pytest.raises(ValueError, match="Unsupported framework"):
         images.retrieve("ray-pytorch", REGION, "1.6.0", "ml.trn1.2xlarge")
+
+
+# ------------------------------------------------------------------------------- create_model
+MODELS = cases("models")
+
+
+class SessionBackend(InMemoryBackend):
+    """The backend contract with the recording session's default bucket."""
+
+    def default_output_path(self) -> str:
+        return f"s3://{DEFAULT_BUCKET}/"
+
+
+@pytest.mark.parametrize("case_name", sorted(MODELS))
+def test_create_model_matches_the_sdk(case_name, tmp_path, monkeypatch):
+    case = MODELS[case_name]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("print('episode_reward_mean: 1.0')\n")
+    (tmp_path / "src" / "inference.py").write_text("def model_fn(d):\n    return d\n")
+    kwargs = {
+        "entry_point": "train.py",
+        "source_dir": "src",
+        "toolkit": "ray",
+        "toolkit_version": "1.6.0",
+        "framework": "tensorflow",
+        "role": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "instance_count": 1,
+        "instance_type": "ml.c5.xlarge",
+        "output_path": "s3://bucket/out",
+        **revive(case["kwargs"]),
+    }
+    estimator = RLEstimator(**kwargs, backend=SessionBackend(store=tmp_path))
+    estimator.fit(job_name="rl-golden-job", logs=False)
+    monkeypatch.setattr(naming.time, "time", lambda: CLOCK + 0.456)
+    model_kwargs = revive(case["model_kwargs"])
+    if case_name == "ray":
+        # SDK: NotImplementedError; ours serves the policy with the built-in RLlib handler.
+        model = estimator.create_model(**model_kwargs)
+        assert model.kind is ModelKind.PYTORCH
+        assert model.prepare_container_def("ml.c5.xlarge")["Environment"] == {
+            "SAGEMAKER_PROGRAM": "rllib.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            "SAGEMAKER_REGION": REGION,
+        }
+        return
+    if "error" in case:
+        with pytest.raises({"AttributeError": AttributeError}[case["error"]]):
+            estimator.create_model(**model_kwargs)
+        return
+    model = estimator.create_model(**model_kwargs)
+    assert model.prepare_container_def("ml.c5.xlarge") == case["container"]
+    assert model.name == case["name"]
+    assert model.role == case["role"]
+    assert model.vpc_config == case["vpc_config"]
+    repacked = case["container"]["Environment"].get("SAGEMAKER_SUBMIT_DIRECTORY")
+    if repacked == "/opt/ml/model/code":
+        # SDK: the training artifact + the code, under code/ of a new model.tar.gz.
+        assert model.repack_from == "s3://bucket/out/rl-golden-job/output/model.tar.gz"
+        assert model.code is not None
