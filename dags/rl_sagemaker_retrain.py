@@ -210,7 +210,7 @@ with DAG(
     # requirements) into model.tar.gz under code/ for the PyTorch inference image.
     model = RLCreateModelOperator(
         task_id="create_model",
-        training_job_name="{{ ti.xcom_pull(task_ids='train', key='job_name') }}",
+        training_job_name=train.output["job_name"],
         entry_point=BUILTIN_RLLIB_ENTRY_POINT,
         image_uri="{{ ti.xcom_pull(task_ids='preflight')['serving_image'] }}",
         instance_type="{{ params.deploy_instance_type }}",
@@ -218,7 +218,7 @@ with DAG(
     )
     deploy = RLDeployOperator(
         task_id="deploy",
-        model_name="{{ ti.xcom_pull(task_ids='create_model', key='model_name') }}",
+        model_name=model.output["model_name"],
         endpoint_name="{{ params.endpoint_name }}",
         instance_type="{{ params.deploy_instance_type }}",
         conn_id=CONN_ID,
@@ -227,5 +227,5 @@ with DAG(
         trigger_rule=TriggerRule.ALL_SUCCESS,
     )
     checked >> train
-    [train, gate] >> model >> deploy
+    gate >> model
     smoke_test(deploy.output)

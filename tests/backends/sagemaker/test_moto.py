@@ -54,7 +54,7 @@ def estimator_on(backend, source_dir, **kwargs):
     return RLEstimator(**{**defaults, **kwargs})
 
 
-def put_model_artifact(backend, uri):
+def put_model_artifact(s3, uri):
     import io
     import tarfile
 
@@ -64,7 +64,7 @@ def put_model_artifact(backend, uri):
         info.size = 2
         tar.addfile(info, io.BytesIO(b"{}"))
     bucket, key = uri[len("s3://") :].split("/", 1)
-    backend.client("s3").put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
 
 
 def s3_object(backend, bucket, key):
@@ -168,7 +168,7 @@ def test_a_custom_bucket_must_exist(moto_factory, source_dir, unique):
 def test_model_endpoint_config_endpoint_and_invoke(backend, aws_calls, source_dir, unique):
     estimator = estimator_on(backend, source_dir)
     estimator.fit(job_name=unique("rl-serve"), logs=False)
-    put_model_artifact(backend, estimator.model_data)  # moto's jobs write no artifact
+    put_model_artifact(backend.client("s3"), estimator.model_data)  # moto's jobs write no artifact
     model = estimator.create_model(name=unique("rl-model"))
     endpoint = unique("rl-endpoint")
 
