@@ -53,11 +53,12 @@ REFUSED_ARGUMENTS = {
     ),
 }
 # Arguments the local backend cannot honour: refused there rather than silently ignored.
+# (max_retry_attempts is not here: SageMaker retries only InternalServerError failures, which
+# the local backend does not have, so accepting it there keeps its meaning.)
 SAGEMAKER_ONLY_BEHAVIOUR = {
     "enable_network_isolation": "the local backend runs the entry point with network access",
     "container_entry_point": "the local backend runs the script-mode entry point itself",
     "container_arguments": "the local backend runs the script-mode entry point itself",
-    "max_retry_attempts": "the local backend does not retry jobs",
     "disable_output_compression": "the local backend always writes model.tar.gz",
 }
 
