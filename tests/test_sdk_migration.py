@@ -152,6 +152,16 @@ def test_the_notebook_trains_deploys_and_predicts_on_the_local_backend(code, tmp
     finally:
         predictor.delete_endpoint()
 
+    # After attach() (another process, an Airflow task) the handler is found in the training
+    # job's own sourcedir.tar.gz: the local source tree is not needed any more.
+    monkeypatch.chdir(tmp_path / "data")
+    attached = RLEstimator.attach(LocalSession.job_name, sagemaker_session=LocalSession())
+    again = attached.deploy(1, "local", entry_point="inference.py", endpoint_name="rl-attached")
+    try:
+        assert again.predict([1.0, 0.5])["score"] == 7.0
+    finally:
+        again.delete_endpoint()
+
 
 def test_the_notebook_sends_the_sdks_request_on_sagemaker(
     code,
