@@ -237,11 +237,22 @@ def record(out: Path) -> None:
             shown[key] = jsonable(value)
         return shown
 
+    def made(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        """An SDK input object that remembers its arguments (ours are built from them)."""
+        sdk_kwargs = dict(kwargs)
+        if "shuffle_config" in sdk_kwargs:
+            sdk_kwargs["shuffle_config"] = ShuffleConfig(seed=kwargs["shuffle_config"]["Seed"])
+        obj = cls(*args, **sdk_kwargs)
+        obj.golden_arguments = {"args": list(args), "kwargs": kwargs}
+        return obj
+
     def describe_inputs(inputs: Any) -> Any:
         if inputs is None or isinstance(inputs, str):
             return inputs
         if hasattr(inputs, "config"):
-            return {"__sdk__": type(inputs).__name__, "config": jsonable(inputs.config)}
+            described = {"__sdk__": type(inputs).__name__, "config": jsonable(inputs.config)}
+            described.update(jsonable(getattr(inputs, "golden_arguments", {})))
+            return described
         return {name: describe_inputs(value) for name, value in inputs.items()}
 
     def fit_case(
@@ -422,8 +433,9 @@ def record(out: Path) -> None:
     channel_cases = {
         "string": "s3://bucket/data",
         "dict_of_strings": {"train": "s3://bucket/train", "eval": "s3://bucket/eval"},
-        "training_input_defaults": TrainingInput("s3://bucket/data"),
-        "training_input_all": TrainingInput(
+        "training_input_defaults": made(TrainingInput, "s3://bucket/data"),
+        "training_input_all": made(
+            TrainingInput,
             "s3://bucket/data",
             distribution="ShardedByS3Key",
             compression="Gzip",
@@ -432,27 +444,32 @@ def record(out: Path) -> None:
             s3_data_type="ManifestFile",
             input_mode="Pipe",
             attribute_names=["source-ref", "label"],
-            shuffle_config=ShuffleConfig(seed=7),
+            shuffle_config={"Seed": 7},
         ),
-        "training_input_fastfile": TrainingInput("s3://bucket/data", input_mode="FastFile"),
-        "training_input_augmented": TrainingInput(
-            "s3://bucket/manifest", s3_data_type="AugmentedManifestFile", attribute_names=["a"]
+        "training_input_fastfile": made(TrainingInput, "s3://bucket/data", input_mode="FastFile"),
+        "training_input_augmented": made(
+            TrainingInput,
+            "s3://bucket/manifest",
+            s3_data_type="AugmentedManifestFile",
+            attribute_names=["a"],
         ),
-        "file_system_input": FileSystemInput(
+        "file_system_input": made(
+            FileSystemInput,
             file_system_id="fs-0123456789abcdef0",
             file_system_type="EFS",
             directory_path="/data",
             file_system_access_mode="rw",
             content_type="application/x-npy",
         ),
-        "file_system_input_defaults": FileSystemInput(
+        "file_system_input_defaults": made(
+            FileSystemInput,
             file_system_id="fs-0fedcba9876543210",
             file_system_type="FSxLustre",
             directory_path="/fsx/data",
         ),
         "mixed": {
-            "train": TrainingInput("s3://bucket/train", input_mode="Pipe"),
-            "fs": FileSystemInput("fs-00000000000000001", "EFS", "/d"),
+            "train": made(TrainingInput, "s3://bucket/train", input_mode="Pipe"),
+            "fs": made(FileSystemInput, "fs-00000000000000001", "EFS", "/d"),
             "raw": "s3://bucket/raw",
         },
     }
@@ -470,8 +487,8 @@ def record(out: Path) -> None:
             "hyperparameters": {"iterations": 1, "env": "CartPole-v1"},
         },
         inputs={
-            "train": TrainingInput("s3://bucket/data/train"),
-            "eval": TrainingInput("s3://bucket/data/eval", content_type="application/json"),
+            "train": made(TrainingInput, "s3://bucket/data/train"),
+            "eval": made(TrainingInput, "s3://bucket/data/eval", content_type="application/json"),
         },
     )
     requests["channels_with_model_uri"] = fit_case(

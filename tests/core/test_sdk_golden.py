@@ -7,6 +7,7 @@ Every fixture case is a test. The few cases where we chose not to copy the SDK a
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from typing import Any
 
@@ -79,49 +80,36 @@ def test_create_training_job_request_matches_the_sdk(case_name, tmp_path, monkey
     assert estimator.code_uri(job_name) in [*case["uploads"], estimator.source_dir]
 
 
-OUR_INPUTS = {
-    "channels_training_input_defaults": TrainingInput("s3://bucket/data"),
-    "channels_training_input_all": TrainingInput(
-        "s3://bucket/data",
-        distribution="ShardedByS3Key",
-        compression="Gzip",
-        content_type="text/csv",
-        record_wrapping="RecordIO",
-        s3_data_type="ManifestFile",
-        input_mode="Pipe",
-        attribute_names=["source-ref", "label"],
-        shuffle_config={"Seed": 7},
-    ),
-    "channels_training_input_fastfile": TrainingInput("s3://bucket/data", input_mode="FastFile"),
-    "channels_training_input_augmented": TrainingInput(
-        "s3://bucket/manifest", s3_data_type="AugmentedManifestFile", attribute_names=["a"]
-    ),
-    "channels_file_system_input": FileSystemInput(
-        file_system_id="fs-0123456789abcdef0",
-        file_system_type="EFS",
-        directory_path="/data",
-        file_system_access_mode="rw",
-        content_type="application/x-npy",
-    ),
-    "channels_file_system_input_defaults": FileSystemInput(
-        "fs-0fedcba9876543210", "FSxLustre", "/fsx/data"
-    ),
-    "channels_mixed": {
-        "train": TrainingInput("s3://bucket/train", input_mode="Pipe"),
-        "fs": FileSystemInput("fs-00000000000000001", "EFS", "/d"),
-        "raw": "s3://bucket/raw",
-    },
-}
+OURS = {"TrainingInput": TrainingInput, "FileSystemInput": FileSystemInput}
 
 
-@pytest.mark.parametrize("case_name", sorted(OUR_INPUTS))
+def _ours(recorded: Any) -> Any:
+    """The recorded SDK inputs rebuilt as OUR classes, from the arguments the SDK was given."""
+    if isinstance(recorded, dict) and "__sdk__" in recorded:
+        return OURS[recorded["__sdk__"]](*recorded["args"], **recorded["kwargs"])
+    if isinstance(recorded, dict):
+        return {name: _ours(value) for name, value in recorded.items()}
+    return recorded
+
+
+INPUT_CASES = sorted(
+    name
+    for name, case in REQUESTS.items()
+    if "__sdk__" in json.dumps(case["inputs"]) and "error" not in case
+)
+
+
+@pytest.mark.parametrize("case_name", INPUT_CASES)
 def test_our_input_classes_make_the_sdk_channels(case_name):
     case = REQUESTS[case_name]
-    request = _estimator(case["kwargs"]).training_request(
-        "rl-golden-job", OUR_INPUTS[case_name], region=REGION
-    )
-    assert request["InputDataConfig"] == case["request"]["InputDataConfig"]
-    assert request["AlgorithmSpecification"] == case["request"]["AlgorithmSpecification"]
+    expected = case["request"]
+    inputs = _ours(case["inputs"])
+    if isinstance(inputs, dict):
+        order = [channel["ChannelName"] for channel in expected["InputDataConfig"]]
+        inputs = {name: inputs[name] for name in sorted(inputs, key=order.index)}
+    request = _estimator(case["kwargs"]).training_request("rl-golden-job", inputs, region=REGION)
+    assert request["InputDataConfig"] == expected["InputDataConfig"]
+    assert request["AlgorithmSpecification"] == expected["AlgorithmSpecification"]
 
 
 def test_file_system_input_refuses_what_the_sdk_refuses():
