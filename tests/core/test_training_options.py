@@ -96,3 +96,18 @@ def test_a_debugger_hook_in_a_region_without_debugger_is_refused():
         "train.py", image_uri="1.dkr.ecr.x/mine:1", output_path="s3://b/o",
         instance_type="ml.c5.xlarge",
     ).training_request("j", region="eu-central-2")  # fmt: skip
+
+
+def test_a_session_that_is_no_sdk_session_is_refused():
+    with pytest.raises(RLConfigError, match="neither a sagemaker.session.Session"):
+        RLEstimator("train.py", **BASE, sagemaker_session=object())
+
+
+def test_session_and_backend_together_are_refused(tmp_path):
+    class LocalSession:
+        local_mode = True
+
+    with pytest.raises(RLConfigError, match="not both"):
+        RLEstimator(
+            "train.py", **BASE, sagemaker_session=LocalSession(), backend=InMemoryBackend()
+        )
