@@ -99,7 +99,7 @@ def test_a_debugger_hook_in_a_region_without_debugger_is_refused():
 
 
 def test_a_session_that_is_no_sdk_session_is_refused():
-    with pytest.raises(RLConfigError, match="neither a sagemaker.session.Session"):
+    with pytest.raises(RLConfigError, match=r"neither a sagemaker\.session\.Session"):
         RLEstimator("train.py", **BASE, sagemaker_session=object())
 
 
