@@ -692,10 +692,40 @@ def record(out: Path) -> None:
         "other_framework": ("mx-job", "sagemaker-mxnet-py2-cpu:1.0.4", []),
         "unsupported_rl": ("bad-job", "sagemaker-rl-mxnet:coach1.0.0-cpu-py3", []),
     }
+    attach_cases["request_options"] = (
+        "opts-job",
+        "sagemaker-rl-tensorflow:coach0.11.1-cpu-py3",
+        [],
+    )
     for name, (job_name, image, tags) in attach_cases.items():
         if "/" not in image:
             image = f"520713654638.dkr.ecr.us-west-2.amazonaws.com/{image}"
         fake.describe = describe_dict(job_name, image)
+        if name == "request_options":
+            fake.describe["OutputDataConfig"]["KmsKeyId"] = "kms-output"
+            fake.describe["ResourceConfig"].update(
+                VolumeKmsKeyId="kms-volume", KeepAlivePeriodInSeconds=1800
+            )
+            fake.describe.update(
+                EnableInterContainerTrafficEncryption=True,
+                RetryStrategy={"MaximumRetryAttempts": 3},
+                EnableManagedSpotTraining=True,
+                InputDataConfig=[
+                    {
+                        "ChannelName": "pretrained",
+                        "ContentType": "application/x-sagemaker-model",
+                        "InputMode": "File",
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "S3Prefix",
+                                "S3Uri": "s3://bucket/m/model.tar.gz",
+                                "S3DataDistributionType": "FullyReplicated",
+                            }
+                        },
+                    }
+                ],
+            )
+            fake.describe["StoppingCondition"]["MaxWaitTimeInSeconds"] = 172800
         fake.tags = tags
         case = {"describe": jsonable(fake.describe), "tags": tags}
         try:
@@ -721,6 +751,16 @@ def record(out: Path) -> None:
                     ("hyperparameters", estimator.hyperparameters()),
                     ("container_log_level", estimator.container_log_level),
                     ("model_data", estimator.model_data),
+                    ("output_kms_key", estimator.output_kms_key),
+                    ("volume_kms_key", estimator.volume_kms_key),
+                    ("keep_alive_period_in_seconds", estimator.keep_alive_period_in_seconds),
+                    ("encrypt_inter_container_traffic", estimator.encrypt_inter_container_traffic),
+                    ("max_retry_attempts", estimator.max_retry_attempts),
+                    ("use_spot_instances", estimator.use_spot_instances),
+                    ("max_wait", estimator.max_wait),
+                    ("model_uri", estimator.model_uri),
+                    ("model_channel_name", estimator.model_channel_name),
+                    ("enable_network_isolation", estimator.enable_network_isolation()),
                 )
             }
         except Exception as exc:

@@ -578,6 +578,7 @@ class RLEstimator:
         job_name: str,
         backend: TrainingBackend | None = None,
         sagemaker_session: object = None,
+        model_channel_name: str = "model",
     ) -> RLEstimator:
         """An estimator for an existing job, rebuilt from its description (does not wait).
 
@@ -591,7 +592,7 @@ class RLEstimator:
         if backend is None:
             backend = default_backend("local")
         description = backend.describe_training_job(job_name)
-        estimator = cls._from_description(description, backend)
+        estimator = cls._from_description(description, backend, model_channel_name)
         estimator.base_job_name = base_from_name(job_name)
         list_tags = getattr(backend, "list_tags", None)
         if callable(list_tags) and description.training_job_arn:
@@ -758,7 +759,10 @@ class RLEstimator:
 
     @classmethod
     def _from_description(
-        cls, description: TrainingJobDescription, backend: TrainingBackend
+        cls,
+        description: TrainingJobDescription,
+        backend: TrainingBackend,
+        model_channel_name: str = "model",
     ) -> RLEstimator:
         hps = dict(description.hyper_parameters)
         program = hp.decode_value(hps.pop("sagemaker_program", '""'))
@@ -795,6 +799,17 @@ class RLEstimator:
         stopping = description.stopping_condition
         vpc = description.vpc_config or {}
         checkpoint = description.checkpoint_config or {}
+        retry = description.extra.get("RetryStrategy") or {}
+        # SDK: the pre-trained model channel is recovered by its name (attach's argument).
+        model_uri = next(
+            (
+                channel["DataSource"]["S3DataSource"]["S3Uri"]
+                for channel in description.input_data_config
+                if channel.get("ChannelName") == model_channel_name
+                and "S3DataSource" in channel.get("DataSource", {})
+            ),
+            None,
+        )
         estimator = cls(
             entry_point=str(program),
             source_dir=submit if isinstance(submit, str) else None,
@@ -816,6 +831,16 @@ class RLEstimator:
             container_log_level=int(log_level) if isinstance(log_level, int) else logging.INFO,
             input_mode=str(description.algorithm_specification.get("TrainingInputMode", "File")),
             backend=backend,
+            # As the SDK: KmsKeyId as described ("" included); VolumeKmsKeyId is not recovered.
+            output_kms_key=description.output_data_config.get("KmsKeyId"),
+            keep_alive_period_in_seconds=resources.get("KeepAlivePeriodInSeconds"),
+            encrypt_inter_container_traffic=description.extra.get(
+                "EnableInterContainerTrafficEncryption"
+            ),
+            enable_network_isolation=description.extra.get("EnableNetworkIsolation"),
+            max_retry_attempts=retry.get("MaximumRetryAttempts"),
+            model_uri=model_uri,
+            model_channel_name=model_channel_name,
             **identity,
         )
         return estimator

@@ -243,7 +243,21 @@ def test_attach_matches_the_sdk(case_name):
         "hyperparameters": estimator.hyperparameters(),
         "container_log_level": estimator.container_log_level,
         "model_data": estimator.model_data,
+        "use_spot_instances": estimator.use_spot_instances,
+        "max_wait": estimator.max_wait,
     }
+    options = estimator.sagemaker_options
+    for option in (
+        "output_kms_key",
+        "volume_kms_key",
+        "keep_alive_period_in_seconds",
+        "encrypt_inter_container_traffic",
+        "max_retry_attempts",
+        "model_uri",
+        "model_channel_name",
+        "enable_network_isolation",
+    ):
+        ours[option] = getattr(options, option)
     for key, value in ours.items():
         assert value == sdk[key], key
     # The SDK keeps the training code's S3 location as source_dir (create_model's default).

@@ -108,6 +108,4 @@ def test_session_and_backend_together_are_refused(tmp_path):
         local_mode = True
 
     with pytest.raises(RLConfigError, match="not both"):
-        RLEstimator(
-            "train.py", **BASE, sagemaker_session=LocalSession(), backend=InMemoryBackend()
-        )
+        RLEstimator("train.py", **BASE, sagemaker_session=LocalSession(), backend=InMemoryBackend())
