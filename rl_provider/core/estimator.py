@@ -800,16 +800,15 @@ class RLEstimator:
         vpc = description.vpc_config or {}
         checkpoint = description.checkpoint_config or {}
         retry = description.extra.get("RetryStrategy") or {}
+        channel_uris = {
+            channel.get("ChannelName"): channel["DataSource"]["S3DataSource"]["S3Uri"]
+            for channel in description.input_data_config
+            if "S3DataSource" in channel.get("DataSource", {})
+        }
+        if submit == ISOLATED_SUBMIT_DIRECTORY:  # network isolation: the code came as a channel
+            submit = channel_uris.get(CODE_CHANNEL_NAME, submit)
         # SDK: the pre-trained model channel is recovered by its name (attach's argument).
-        model_uri = next(
-            (
-                channel["DataSource"]["S3DataSource"]["S3Uri"]
-                for channel in description.input_data_config
-                if channel.get("ChannelName") == model_channel_name
-                and "S3DataSource" in channel.get("DataSource", {})
-            ),
-            None,
-        )
+        model_uri = channel_uris.get(model_channel_name)
         estimator = cls(
             entry_point=str(program),
             source_dir=submit if isinstance(submit, str) else None,

@@ -358,3 +358,23 @@ def test_create_model_matches_the_sdk(case_name, tmp_path, monkeypatch):
         # SDK: the training artifact + the code, under code/ of a new model.tar.gz.
         assert model.repack_from == "s3://bucket/out/rl-golden-job/output/model.tar.gz"
         assert model.code is not None
+
+
+def test_attach_to_an_isolated_job_finds_its_code_in_the_code_channel():
+    request = REQUESTS["enable_network_isolation"]["request"]
+    describe = {
+        **request,
+        "TrainingJobArn": "arn:aws:sagemaker:us-west-2:123456789012:training-job/rl-golden-job",
+        "TrainingJobStatus": "Completed",
+        "CreationTime": "2024-01-01T00:00:00+00:00",
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://bucket/out/rl-golden-job/output/model.tar.gz"},
+    }
+    backend = DescribedBackend(describe, [])
+    estimator = RLEstimator.attach("rl-golden-job", backend=backend)  # type: ignore[arg-type]
+    assert estimator.source_dir == "s3://bucket/rl-golden-job/source/sourcedir.tar.gz"
+    assert estimator.sagemaker_options.enable_network_isolation is True
+    # Re-fitting it sends the same request again.
+    estimator.output_path = "s3://bucket/out"
+    again = estimator.training_request("rl-golden-job", region=REGION)
+    assert again["InputDataConfig"] == request["InputDataConfig"]
+    assert again["HyperParameters"] == request["HyperParameters"]
