@@ -180,8 +180,11 @@ class TrainingJob:
 class RLEstimator:
     """Train a custom RL entry point with a toolkit (Ray RLlib, Coach) and deploy the policy.
 
-    Accepts ``sagemaker.rl.RLEstimator``'s arguments (``image_name`` as an alias of
-    ``image_uri``); toolkit and framework may be enums or their strings.
+    Accepts every keyword argument of SDK v2.257.7's ``sagemaker.rl.RLEstimator`` (its own,
+    ``Framework``'s and ``EstimatorBase``'s; ``image_name`` as an alias of ``image_uri``): each is
+    sent as the SDK sends it (``rl_provider.core.training_options``) or refused with an
+    ``RLConfigError`` naming it. ``sagemaker_session`` picks the backend (``backend_for_session``).
+    Toolkit and framework may be enums or their strings.
     """
 
     # sagemaker.rl.RLEstimator's class constants (SDK v2.257.7).
