@@ -52,6 +52,11 @@ class TrainingBackend(Protocol):
 class Backend(TrainingBackend, Protocol):
     """The whole contract: training, models and endpoints."""
 
+    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
+        """``model_data`` with ``code`` (directory, ``sourcedir.tar.gz`` or its URI) as
+        ``code/``, written to ``uri`` (the SDK's model repacking)."""
+        ...
+
     def create_model(self, **request: Any) -> dict[str, Any]: ...
 
     def describe_model(self, name: str) -> ModelDescription: ...

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +46,7 @@ from rl_provider.core.jobs import (
     TrainingJobDescription,
 )
 from rl_provider.core.naming import validate_name
+from rl_provider.core.packaging import repack_model
 from rl_provider.exceptions import (
     BackendError,
     EndpointNotFoundError,
@@ -193,6 +195,23 @@ class LocalBackend:
             raise BackendError(f"Could not upload the code to {uri}: {detail}") from err
         return uri
 
+    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
+        """``model.tar.gz`` with ``code`` (a directory, ``sourcedir.tar.gz`` or its URI) added
+        as ``code/``, published at ``uri``: the layout SageMaker's serving images read."""
+        transfer.check_readable(model_data, "model_data")
+        transfer.check_writable(uri, "Model location")
+        with (
+            tempfile.TemporaryDirectory(prefix="rl-provider-repack-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            original = stack.enter_context(transfer.local_copy(model_data, Path(tmp) / "model"))
+            if isinstance(code, str):
+                transfer.check_readable(code, "Model code")
+                code = stack.enter_context(transfer.local_copy(code, Path(tmp) / "code"))
+            repacked = repack_model(original, Path(code), Path(tmp) / "model.tar.gz")
+            transfer.publish(repacked.path, uri)
+        return uri
+
     # -------------------------------------------------------------------------- training
     def create_training_job(self, **request: Any) -> dict[str, Any]:
         name = request.get("TrainingJobName", "")
@@ -338,6 +357,11 @@ class LocalBackend:
             end = row.training_end_time or time.time()
             api["TrainingTimeInSeconds"] = int(end - row.training_start_time)
         return TrainingJobDescription.from_api(api)
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """The ``Tags`` a training job was created with (ListTags of its ARN)."""
+        name = arn.rsplit("/", 1)[-1]
+        return [dict(tag) for tag in self.store.get_job(name).request.get("Tags", [])]
 
     def _reap(self, row: JobRow) -> JobRow:
         """A job whose runner is gone (kill -9, reboot) is marked Failed, saying so."""

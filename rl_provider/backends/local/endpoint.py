@@ -192,7 +192,7 @@ def run(home: Path, name: str, generation: int) -> int:
             return False
         if replaced.get("pid") and same_process(int(replaced["pid"]), replaced.get("started")):
             with contextlib.suppress(ProcessLookupError):
-                # uvicorn's SIGTERM: stop accepting, finish in-flight requests, exit.
+                # The server's SIGTERM: stop accepting, finish in-flight requests, exit.
                 os.kill(int(replaced["pid"]), signal.SIGTERM)
         log.info("In service (replaced pid %s)", replaced.get("pid") or "none")
         threading.Thread(target=_watch_record, args=(store, name, generation), daemon=True).start()
