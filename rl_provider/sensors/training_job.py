@@ -9,16 +9,16 @@ is kept in an Airflow Variable named after the task instance, deleted when the s
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
 from rl_provider.operators.train import _event_error, config_errors_fail
+from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -30,9 +30,8 @@ __all__ = ["RLTrainingJobSensor", "log_cursor_variable"]
 _MISSING = object()
 
 
-def log_cursor_variable(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
-    """Name of the Variable holding a reschedule-mode sensor's log cursor."""
-    return f"rl_provider.log_cursor.{dag_id}.{task_id}.{run_id}.{map_index}"
+# Name of the Variable holding a reschedule-mode sensor's log cursor (``rl_provider.progress``).
+log_cursor_variable = watch_variable
 
 
 class RLTrainingJobSensor(BaseSensorOperator):
@@ -146,26 +145,22 @@ class RLTrainingJobSensor(BaseSensorOperator):
 
     def _variable(self, context: Context) -> str:
         ti = context["ti"]
-        map_index = ti.map_index if ti.map_index is not None else -1
-        return log_cursor_variable(ti.dag_id, ti.task_id, ti.run_id, map_index)
+        return watch_variable(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
 
     def _load_cursor(self, context: Context) -> Any:
         if self._cursor is not _MISSING:
             return self._cursor
         if self.reschedule:
-            stored = Variable.get(self._variable(context), default=None)
-            if stored is not None:
-                data = json.loads(stored)
-                if data.get("job_name") == self.job_name:
-                    return data.get("cursor")
+            record = load_watch(self._variable(context))
+            if record is not None and record.job_name == self.job_name:
+                return record.cursor
         return None
 
     def _save_cursor(self, context: Context, cursor: Any) -> None:
         self._cursor = cursor
         if self.reschedule and self.print_log:
-            value = json.dumps({"job_name": self.job_name, "cursor": cursor})
-            Variable.set(self._variable(context), value, description="rl_provider log cursor")
+            save_watch(self._variable(context), WatchRecord(job_name=self.job_name, cursor=cursor))
 
     def _forget_cursor(self, context: Context) -> None:
         if self.reschedule and self.print_log:
-            Variable.delete(self._variable(context))
+            forget_watch(self._variable(context))
