@@ -1,0 +1,52 @@
+"""DAGs the deployment tests drive: one deferrable training task each, on the tiny entry point.
+
+Copied into the deployment's DAGs folder with the entry point in ``deploy_src/`` beside it.
+The jobs outlast the operator's defer grace (10 s) so that each task really defers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG
+
+from rl_provider import RLEstimator
+from rl_provider.operators.train import RLTrainOperator
+
+SRC = str(Path(__file__).parent / "deploy_src")
+
+
+def train_task(lines: int, interval: float, **kwargs: object) -> RLTrainOperator:
+    return RLTrainOperator(
+        task_id="train",
+        estimator=RLEstimator(
+            entry_point="train.py",
+            source_dir=SRC,
+            toolkit="ray",
+            toolkit_version="2.60.0",
+            framework="pytorch",
+            hyperparameters={"lines": lines, "interval": interval},
+        ),
+        check_interval=1,
+        **kwargs,
+    )
+
+
+START = pendulum.datetime(2026, 1, 1)
+
+# Cleared while deferred: the new try must start a new job and succeed.
+with DAG("rl_deploy_clear", schedule=None, start_date=START, catchup=False):
+    train_task(lines=40, interval=0.5, deferrable=True)
+
+# The triggerer is restarted while this one is deferred: each log line once.
+with DAG("rl_deploy_restart", schedule=None, start_date=START, catchup=False):
+    train_task(lines=50, interval=0.5, deferrable=True)
+
+# Marked failed while deferred: its job is stopped, nothing keeps running.
+with DAG("rl_deploy_mark_failed", schedule=None, start_date=START, catchup=False):
+    train_task(lines=1000, interval=0.5, deferrable=True)
+
+# Marked failed while running in the worker (not deferred): the task ends at once.
+with DAG("rl_deploy_mark_failed_sync", schedule=None, start_date=START, catchup=False):
+    train_task(lines=1000, interval=0.5, deferrable=False)

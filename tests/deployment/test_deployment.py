@@ -1,0 +1,125 @@
+"""What a production user does to deferred training tasks, in a real deployment (issue 10).
+
+Scheduler, triggerer, dag-processor and api-server run as separate processes (``conftest.py``);
+everything is driven through the REST API. Jobs use the tiny entry point (seconds, no RLlib).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+
+import pytest
+
+from rl_provider.backends.local import LocalBackend
+from rl_provider.core.enums import TrainingJobStatus
+from tests.deployment.conftest import Deployment, wait_until
+
+pytestmark = pytest.mark.slow
+
+LINE = re.compile(r"line (\d+): episode_reward_mean")
+
+
+def jobs(deployment: Deployment) -> dict[str, TrainingJobStatus]:
+    backend = LocalBackend(home=deployment.rl_home)
+    summaries = backend.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
+    return {s["TrainingJobName"]: TrainingJobStatus(s["TrainingJobStatus"]) for s in summaries}
+
+
+def job_of(deployment: Deployment, dag_id: str, run_id: str) -> str:
+    """The training job the run's train task follows (its ``job_name`` XCom)."""
+    xcom = deployment.api(
+        "GET",
+        f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/train/xcomEntries/job_name?deserialize=true",
+    )
+    return str(xcom["value"])
+
+
+def line_counts(log: str) -> Counter[int]:
+    return Counter(int(m.group(1)) for m in LINE.finditer(log))
+
+
+def test_clearing_a_deferred_train_task_starts_one_new_job(deployment: Deployment) -> None:
+    dag_id = "rl_deploy_clear"
+    run_id = deployment.trigger(dag_id)
+    deployment.wait_task_state(dag_id, run_id, "train", "deferred")
+    first = job_of(deployment, dag_id, run_id)
+
+    deployment.api(
+        "POST",
+        f"/dags/{dag_id}/clearTaskInstances",
+        {"dry_run": False, "dag_run_id": run_id, "task_ids": ["train"], "only_failed": False},
+    )
+
+    assert deployment.wait_run_done(dag_id, run_id) == "success"
+    ti = deployment.task(dag_id, run_id, "train")
+    assert ti["try_number"] == 2
+    second = job_of(deployment, dag_id, run_id)
+    assert second == f"{first}-r2"
+    ours = {name: status for name, status in jobs(deployment).items() if name.startswith(first)}
+    assert ours == {first: TrainingJobStatus.STOPPED, second: TrainingJobStatus.COMPLETED}
+    wait_until(lambda: not deployment.job_processes(), "no job process left", timeout=30)
+    # The new try's log has the new job's lines, each once, from the first.
+    counts = line_counts(deployment.task_log(dag_id, run_id, "train", 2))
+    assert counts == Counter(range(40)), counts
+
+
+def test_a_triggerer_restart_prints_each_log_line_once(deployment: Deployment) -> None:
+    dag_id = "rl_deploy_restart"
+    run_id = deployment.trigger(dag_id)
+    deployment.wait_task_state(dag_id, run_id, "train", "deferred")
+    # Let the trigger print some lines, then restart the triggerer in the middle of the job.
+    wait_until(
+        lambda: len(line_counts(deployment.task_log(dag_id, run_id, "train", 1))) >= 25,
+        "lines printed by the trigger",
+        timeout=60,
+    )
+    deployment.stop("triggerer")
+    deployment.start("triggerer")
+
+    assert deployment.wait_run_done(dag_id, run_id) == "success"
+    log = deployment.task_log(dag_id, run_id, "train", 1)
+    counts = line_counts(log)
+    assert counts == Counter(range(50)), {n: c for n, c in counts.items() if c != 1}
+    assert len(jobs_named(deployment, job_of(deployment, dag_id, run_id))) == 1
+
+
+def jobs_named(deployment: Deployment, prefix: str) -> list[str]:
+    return [name for name in jobs(deployment) if name.startswith(prefix)]
+
+
+@pytest.mark.parametrize("dag_id", ["rl_deploy_mark_failed", "rl_deploy_mark_failed_sync"])
+def test_marking_a_waiting_train_task_failed_stops_its_job(
+    deployment: Deployment, dag_id: str
+) -> None:
+    run_id = deployment.trigger(dag_id)
+    state = "deferred" if dag_id == "rl_deploy_mark_failed" else "running"
+    deployment.wait_task_state(dag_id, run_id, "train", state)
+    name = wait_until(lambda: job_of(deployment, dag_id, run_id), "the job name")
+    # The worker prints ~20 lines during the defer grace; more means the trigger runs (a trigger
+    # removed before the triggerer loaded it gets no on_kill from Airflow: see docs/DESIGN.md).
+    wait_until(
+        lambda: len(line_counts(deployment.task_log(dag_id, run_id, "train", 1))) >= 30,
+        "lines printed while waiting",
+        timeout=60,
+    )
+    assert jobs(deployment)[name] is TrainingJobStatus.IN_PROGRESS
+
+    marked = time.monotonic()
+    deployment.api(
+        "PATCH",
+        f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/train",
+        {"new_state": "failed"},
+    )
+    wait_until(
+        lambda: jobs(deployment)[name] is TrainingJobStatus.STOPPED, "job Stopped", timeout=60
+    )
+    wait_until(lambda: not deployment.job_processes(), "no job process left", timeout=30)
+    stopped_after = time.monotonic() - marked
+    assert deployment.task(dag_id, run_id, "train")["state"] == "failed"
+    assert stopped_after < 30, stopped_after
+    if state == "running":
+        # The task process ended by itself within Airflow's kill timeout: no escalation.
+        time.sleep(2)
+        assert "did not terminate in time" not in deployment.log_of("scheduler")
