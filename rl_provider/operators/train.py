@@ -48,6 +48,7 @@ __all__ = [
     "config_errors_fail",
     "deterministic_job_name",
     "model_asset",
+    "persist_training_links",
 ]
 
 # Room kept after a deterministic name for the retry suffix "-r<try>" (up to 3 digits).
@@ -186,7 +187,7 @@ class RLTrainOperator(BaseOperator):
             name, existing = self._choose_job(context, backend, action, ti.try_number, progress_key)
         self._active_job = name
         ti.xcom_push(key="job_name", value=name)
-        self._persist_links(context, backend, name)
+        persist_training_links(context, hook, backend, name)
         if existing is None:
             with config_errors_fail():
                 self.log.info("Creating training job %s on %r.", name, backend)
@@ -478,21 +479,27 @@ class RLTrainOperator(BaseOperator):
         )
         return {"Training": description.to_api()}
 
-    def _persist_links(self, context: Context, backend: Backend, name: str) -> None:
-        settings = self.hook.settings
-        values: dict[str, Any] = {
-            "backend": settings.backend.value,
-            "region": settings.region_name or backend.region,
-            "job_name": name,
-        }
-        if settings.backend is BackendKind.LOCAL:
-            from rl_provider.backends.local import LocalBackend
 
-            if isinstance(backend, LocalBackend):
-                values["job_dir_uri"] = (backend.home / "jobs" / name).as_uri()
-                values["log_uri"] = backend.log_file(name).as_uri()
-        RLTrainingJobLink.persist(context, **values)
-        RLTrainingLogLink.persist(context, **values)
+def persist_training_links(context: Context, hook: RLHook, backend: Backend, name: str) -> None:
+    """Record what the training links of a task need (``RLTrainingJobLink``, ``RLTrainingLogLink``).
+
+    Called before a task can defer or end: Airflow reads every extra link then, and logs an
+    ``error`` for a link whose XCom is missing. Shared by the operator and the sensor.
+    """
+    settings = hook.settings
+    values: dict[str, Any] = {
+        "backend": settings.backend.value,
+        "region": settings.region_name or backend.region,
+        "job_name": name,
+    }
+    if settings.backend is BackendKind.LOCAL:
+        from rl_provider.backends.local import LocalBackend
+
+        if isinstance(backend, LocalBackend):
+            values["job_dir_uri"] = (backend.home / "jobs" / name).as_uri()
+            values["log_uri"] = backend.log_file(name).as_uri()
+    RLTrainingJobLink.persist(context, **values)
+    RLTrainingLogLink.persist(context, **values)
 
 
 def _event_error(name: str, event: dict[str, Any]) -> AirflowException | JobFailedError:

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
-from rl_provider.operators.train import _event_error, config_errors_fail
+from rl_provider.operators.train import _event_error, config_errors_fail, persist_training_links
 from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
@@ -73,10 +73,12 @@ class RLTrainingJobSensor(BaseSensorOperator):
         return hook
 
     def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
         with config_errors_fail():
             backend = self.hook.backend
+            # Before a defer or the end: Airflow reads every extra link then.
+            persist_training_links(context, self.hook, backend, self.job_name)
+        if not self.deferrable:
+            return super().execute(context)
         description = backend.describe_training_job(self.job_name)
         cursor = self._print_new_lines(context, None)
         if description.is_terminal:

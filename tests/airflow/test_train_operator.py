@@ -375,9 +375,7 @@ def test_a_deferrable_task_waits_the_grace_in_the_worker_first(
     monkeypatch.setenv("AIRFLOW__RL_PROVIDER__DEFER_GRACE", grace)
     dag_id = f"train_grace_{defers}"
     src = write_entry_point(tmp_path)
-    source = train_dag(
-        dag_id, src, hyperparameters={"lines": 10, "interval": 0.3}, deferrable=True
-    )
+    source = train_dag(dag_id, src, hyperparameters={"lines": 10, "interval": 0.3}, deferrable=True)
     result = run_dag(write_dag(source, "g.py"), dag_id, **RUN)
     assert result.task_states == {"train": "success"}, result.log
     assert ("Pausing task as DEFERRED" in result.log) is defers
