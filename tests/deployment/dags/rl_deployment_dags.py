@@ -39,6 +39,10 @@ START = pendulum.datetime(2026, 1, 1)
 with DAG("rl_deploy_clear", schedule=None, start_date=START, catchup=False):
     train_task(lines=40, interval=0.5, deferrable=True)
 
+# Cleared while running in the worker (not deferred): same outcome.
+with DAG("rl_deploy_clear_sync", schedule=None, start_date=START, catchup=False):
+    train_task(lines=40, interval=0.5, deferrable=False)
+
 # The triggerer is restarted while this one is deferred: each log line once.
 with DAG("rl_deploy_restart", schedule=None, start_date=START, catchup=False):
     train_task(lines=50, interval=0.5, deferrable=True)
