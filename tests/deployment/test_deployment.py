@@ -46,20 +46,27 @@ def line_counts(log: str) -> Counter[int]:
     return Counter(int(m.group(1)) for m in LINE.finditer(log))
 
 
+def start_waiting(deployment: Deployment, dag_id: str, state: str, lines: int) -> tuple[str, str]:
+    """Trigger ``dag_id``; return (run id, job name) once its train task is in ``state`` and
+    its log has ``lines`` of the job's lines."""
+    run_id = deployment.trigger(dag_id)
+    deployment.wait_task_state(dag_id, run_id, "train", state)
+    name = wait_until(lambda: job_of(deployment, dag_id, run_id), "the job name")
+    wait_until(
+        lambda: len(line_counts(deployment.task_log(dag_id, run_id, "train", 1))) >= lines,
+        f"{lines} lines in the task log",
+        timeout=60,
+    )
+    return run_id, name
+
+
 @pytest.mark.parametrize(
     ("dag_id", "state"), [("rl_deploy_clear", "deferred"), ("rl_deploy_clear_sync", "running")]
 )
 def test_clearing_a_waiting_train_task_starts_one_new_job(
     deployment: Deployment, dag_id: str, state: str
 ) -> None:
-    run_id = deployment.trigger(dag_id)
-    deployment.wait_task_state(dag_id, run_id, "train", state)
-    first = wait_until(lambda: job_of(deployment, dag_id, run_id), "the job name")
-    wait_until(
-        lambda: len(line_counts(deployment.task_log(dag_id, run_id, "train", 1))) >= 3,
-        "the job running",
-        timeout=60,
-    )
+    run_id, first = start_waiting(deployment, dag_id, state, lines=3)
 
     deployment.api(
         "POST",
@@ -82,14 +89,9 @@ def test_clearing_a_waiting_train_task_starts_one_new_job(
 
 def test_a_triggerer_restart_prints_each_log_line_once(deployment: Deployment) -> None:
     dag_id = "rl_deploy_restart"
-    run_id = deployment.trigger(dag_id)
-    deployment.wait_task_state(dag_id, run_id, "train", "deferred")
-    # Let the trigger print some lines, then restart the triggerer in the middle of the job.
-    wait_until(
-        lambda: len(line_counts(deployment.task_log(dag_id, run_id, "train", 1))) >= 25,
-        "lines printed by the trigger",
-        timeout=60,
-    )
+    # The worker prints ~20 lines during the defer grace: at 25 the trigger has printed some.
+    # Then restart the triggerer in the middle of the job.
+    run_id, _ = start_waiting(deployment, dag_id, "deferred", lines=25)
     deployment.stop("triggerer")
     deployment.start("triggerer")
 
@@ -108,17 +110,10 @@ def jobs_named(deployment: Deployment, prefix: str) -> list[str]:
 def test_marking_a_waiting_train_task_failed_stops_its_job(
     deployment: Deployment, dag_id: str
 ) -> None:
-    run_id = deployment.trigger(dag_id)
     state = "deferred" if dag_id == "rl_deploy_mark_failed" else "running"
-    deployment.wait_task_state(dag_id, run_id, "train", state)
-    name = wait_until(lambda: job_of(deployment, dag_id, run_id), "the job name")
     # The worker prints ~20 lines during the defer grace; more means the trigger runs (a trigger
     # removed before the triggerer loaded it gets no on_kill from Airflow: see docs/DESIGN.md).
-    wait_until(
-        lambda: len(line_counts(deployment.task_log(dag_id, run_id, "train", 1))) >= 30,
-        "lines printed while waiting",
-        timeout=60,
-    )
+    run_id, name = start_waiting(deployment, dag_id, state, lines=30)
     assert jobs(deployment)[name] is TrainingJobStatus.IN_PROGRESS
 
     marked = time.monotonic()
