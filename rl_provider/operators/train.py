@@ -377,10 +377,16 @@ class RLTrainOperator(BaseOperator):
         left no such record, and its successor re-attaches.
         """
         record = load_watch(key)
-        if record is None or not record.deferred or record.job_name != job_name:
+        if (
+            record is None
+            or not record.deferred
+            or record.job_name != job_name
+            or record.try_number is None
+            or record.try_number >= try_number
+        ):
             return False
         forget_watch(key)  # handled: this try starts afresh
-        return record.try_number is not None and record.try_number < try_number
+        return True
 
     @overload
     def _wait(

@@ -9,6 +9,7 @@ is kept in an Airflow Variable named after the task instance, deleted when the s
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +84,8 @@ class RLTrainingJobSensor(BaseSensorOperator):
         cursor = self._print_new_lines(context, None)
         if description.is_terminal:
             return self._finish(context, description)
-        from rl_provider.triggers.training_job import RLTrainingJobTrigger  # only when deferring
+        from rl_provider.triggers.base import defer_grace  # only when deferring
+        from rl_provider.triggers.training_job import RLTrainingJobTrigger
 
         self.defer(
             trigger=RLTrainingJobTrigger(
@@ -94,6 +96,8 @@ class RLTrainingJobSensor(BaseSensorOperator):
                 log_cursor=cursor,
                 conn_id=self.conn_id,
                 backend_settings=self.hook.settings.to_dict(),
+                # No event while this process may still be exiting (Airflow's defer-exit race).
+                not_before=time.time() + defer_grace(),
             ),
             method_name="execute_complete",
             # The sensor's own timeout, enforced by Airflow (the trigger's deadline would stop
