@@ -117,6 +117,20 @@ class Deployment:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
+        self._reap(process, timeout)
+
+    def stop_all(self) -> None:
+        """Signal every component first, then wait: they shut down side by side."""
+        processes = list(self.processes.values())
+        self.processes.clear()
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            self._reap(process, 30)
+
+    @staticmethod
+    def _reap(process: subprocess.Popen[bytes], timeout: float) -> None:
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -279,8 +293,7 @@ def deployment() -> Iterator[Deployment]:
         wait_until(deployment.healthy, "a healthy deployment", timeout=180)
         yield deployment
     finally:
-        for component in COMPONENTS:
-            deployment.stop(component)
+        deployment.stop_all()
         for process in deployment.job_processes():  # nothing may outlive the session
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
