@@ -276,7 +276,7 @@ def deployment() -> Iterator[Deployment]:
     src = home / "dags" / "deploy_src"
     src.mkdir()
     (src / "train.py").write_text(ENTRY_POINT)
-    (home / "dags" / ".airflowignore").write_text("deploy_src/\n")
+    (home / "dags" / ".airflowignore").write_text("deploy_src/\ndeploy_serve/\n")
     deployment = Deployment(home)
     migrate = subprocess.run(
         ["airflow", "db", "migrate"],

@@ -133,3 +133,31 @@ def test_marking_a_waiting_train_task_failed_stops_its_job(
         # The task process ended by itself within Airflow's kill timeout: no escalation.
         time.sleep(2)
         assert "did not terminate in time" not in deployment.log_of("scheduler")
+
+
+def test_clearing_a_deferred_deploy_task_waits_for_the_change_it_started(
+    deployment: Deployment,
+) -> None:
+    dag_id = "rl_deploy_clear_deploy"
+    endpoint = "rl-deploy-clear"
+    backend = LocalBackend(home=deployment.rl_home)
+    run_id = deployment.trigger(dag_id)
+    try:
+        deployment.wait_task_state(dag_id, run_id, "deploy", "deferred", timeout=180)
+        assert backend.describe_endpoint(endpoint).endpoint_status.value == "Creating"
+        deployment.api(
+            "POST",
+            f"/dags/{dag_id}/clearTaskInstances",
+            {"dry_run": False, "dag_run_id": run_id, "task_ids": ["deploy"], "only_failed": False},
+        )
+        assert deployment.wait_run_done(dag_id, run_id) == "success"
+        assert deployment.task(dag_id, run_id, "deploy")["try_number"] == 2
+        assert backend.describe_endpoint(endpoint).endpoint_status.value == "InService"
+        # The new try waited for the change the cleared try started, and changed nothing.
+        log = deployment.task_log(dag_id, run_id, "deploy", 2)
+        assert "waiting for that change to finish" in log
+        assert "already serves model" in log
+        assert "Creating endpoint" not in log
+        assert "Updating endpoint" not in log
+    finally:
+        backend.delete_endpoint(endpoint)  # no model server left behind

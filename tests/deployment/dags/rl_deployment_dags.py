@@ -12,9 +12,12 @@ import pendulum
 from airflow.sdk import DAG
 
 from rl_provider import RLEstimator
+from rl_provider.operators.deploy import RLDeployOperator
+from rl_provider.operators.model import RLCreateModelOperator
 from rl_provider.operators.train import RLTrainOperator
 
 SRC = str(Path(__file__).parent / "deploy_src")
+SERVE = str(Path(__file__).parent / "deploy_serve")
 
 
 def train_task(lines: int, interval: float, **kwargs: object) -> RLTrainOperator:
@@ -54,3 +57,25 @@ with DAG("rl_deploy_mark_failed", schedule=None, start_date=START, catchup=False
 # Marked failed while running in the worker (not deferred): the task ends at once.
 with DAG("rl_deploy_mark_failed_sync", schedule=None, start_date=START, catchup=False):
     train_task(lines=1000, interval=0.5, deferrable=False)
+
+# The deploy task is cleared while it waits (deferred) for a slow endpoint: the new try waits
+# for that change and succeeds without a second endpoint config.
+with DAG("rl_deploy_clear_deploy", schedule=None, start_date=START, catchup=False):
+    model = RLCreateModelOperator(
+        task_id="model",
+        training_job_name="{{ ti.xcom_pull(task_ids='train', key='job_name') }}",
+        entry_point="inference.py",
+        source_dir=SERVE,
+    )
+    (
+        train_task(lines=1, interval=0)
+        >> model
+        >> RLDeployOperator(
+            task_id="deploy",
+            model_name=model.output["model_name"],
+            endpoint_name="rl-deploy-clear",
+            instance_type="local",
+            check_interval=1,
+            deferrable=True,
+        )
+    )
