@@ -27,6 +27,10 @@ def jobs(deployment: Deployment) -> dict[str, TrainingJobStatus]:
     return {s["TrainingJobName"]: TrainingJobStatus(s["TrainingJobStatus"]) for s in summaries}
 
 
+def jobs_named(deployment: Deployment, prefix: str) -> list[str]:
+    return [name for name in jobs(deployment) if name.startswith(prefix)]
+
+
 def job_of(deployment: Deployment, dag_id: str, run_id: str) -> str:
     """The training job the run's train task follows (its ``job_name`` XCom; "" before)."""
     try:
@@ -100,10 +104,6 @@ def test_a_triggerer_restart_prints_each_log_line_once(deployment: Deployment) -
     counts = line_counts(log)
     assert counts == Counter(range(50)), {n: c for n, c in counts.items() if c != 1}
     assert len(jobs_named(deployment, job_of(deployment, dag_id, run_id))) == 1
-
-
-def jobs_named(deployment: Deployment, prefix: str) -> list[str]:
-    return [name for name in jobs(deployment) if name.startswith(prefix)]
 
 
 @pytest.mark.parametrize("dag_id", ["rl_deploy_mark_failed", "rl_deploy_mark_failed_sync"])
