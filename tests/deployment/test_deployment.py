@@ -130,8 +130,16 @@ def test_marking_a_waiting_train_task_failed_stops_its_job(
     assert deployment.task(dag_id, run_id, "train")["state"] == "failed"
     assert stopped_after < 30, stopped_after
     if state == "running":
-        # The task process ended by itself within Airflow's kill timeout: no escalation.
-        time.sleep(2)
+        # The task process ended by itself within Airflow's 5 s before SIGKILL: no escalation.
+        ti_id = deployment.task(dag_id, run_id, "train")["id"]
+        wait_until(
+            lambda: any(
+                "Workload finished" in line and ti_id in line
+                for line in deployment.log_of("scheduler").splitlines()
+            ),
+            "the task process to end",
+            timeout=60,
+        )
         assert "did not terminate in time" not in deployment.log_of("scheduler")
 
 

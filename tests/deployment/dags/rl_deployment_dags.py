@@ -20,7 +20,9 @@ SRC = str(Path(__file__).parent / "deploy_src")
 SERVE = str(Path(__file__).parent / "deploy_serve")
 
 
-def train_task(lines: int, interval: float, **kwargs: object) -> RLTrainOperator:
+def train_task(
+    lines: int, interval: float, check_interval: float = 1, **kwargs: object
+) -> RLTrainOperator:
     return RLTrainOperator(
         task_id="train",
         estimator=RLEstimator(
@@ -31,7 +33,7 @@ def train_task(lines: int, interval: float, **kwargs: object) -> RLTrainOperator
             framework="pytorch",
             hyperparameters={"lines": lines, "interval": interval},
         ),
-        check_interval=1,
+        check_interval=check_interval,
         **kwargs,
     )
 
@@ -54,9 +56,10 @@ with DAG("rl_deploy_restart", schedule=None, start_date=START, catchup=False):
 with DAG("rl_deploy_mark_failed", schedule=None, start_date=START, catchup=False):
     train_task(lines=1000, interval=0.5, deferrable=True)
 
-# Marked failed while running in the worker (not deferred): the task ends at once.
+# Marked failed while running in the worker (not deferred): the task ends at once, although
+# its next poll is up to 10 s away (Airflow escalates to SIGKILL 5 s after its SIGTERM).
 with DAG("rl_deploy_mark_failed_sync", schedule=None, start_date=START, catchup=False):
-    train_task(lines=1000, interval=0.5, deferrable=False)
+    train_task(lines=1000, interval=0.5, check_interval=10, deferrable=False)
 
 # The deploy task is cleared while it waits (deferred) for a slow endpoint: the new try waits
 # for that change and succeeds without a second endpoint config.
