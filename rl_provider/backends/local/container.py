@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -291,6 +292,24 @@ def is_secret(name: str) -> bool:
     if upper in _KEPT:
         return False
     return upper.startswith(_SECRET_PREFIXES) or any(word in upper for word in _SECRET_WORDS)
+
+
+def failure_reason(
+    paths: ContainerPaths, exit_code: int | None, tail: list[str], note: str | None = None
+) -> str:
+    """A failed entry point's FailureReason: ``output/failure`` when it wrote one (SageMaker's
+    rule), else how it exited (``note`` appended) and its last stderr lines."""
+    failure = paths.output / "failure"
+    if failure.is_file() and failure.read_text(errors="replace").strip():
+        return failure.read_text(errors="replace").strip()
+    if exit_code is not None and exit_code < 0:
+        how = f"killed by signal {signal.Signals(-exit_code).name}"
+    else:
+        how = f"ExitCode {exit_code}"
+    if note:
+        how += f"; {note}"
+    last = "\n".join(tail[-10:]).strip()
+    return f"AlgorithmError: {how}" + (f"\n{last}" if last else "")
 
 
 def python_for(env_dir: Path | None) -> str:

@@ -387,17 +387,10 @@ class Runner:
                     entry.unlink()
 
     def _failure_reason(self, exit_code: int | None, tail: list[str]) -> str:
-        failure = self.paths.output / "failure"
-        if failure.is_file() and failure.read_text(errors="replace").strip():
-            return failure.read_text(errors="replace").strip()
-        if exit_code is not None and exit_code < 0:
-            how = f"killed by signal {signal.Signals(-exit_code).name}"
-        else:
-            how = f"ExitCode {exit_code}"
+        note = None
         if self.out_of_space is not None:
-            how += f"; {files.out_of_space_message(self.store.home, self.out_of_space)}"
-        last = "\n".join(tail[-10:]).strip()
-        return f"AlgorithmError: {how}" + (f"\n{last}" if last else "")
+            note = files.out_of_space_message(self.store.home, self.out_of_space)
+        return container.failure_reason(self.paths, exit_code, tail, note)
 
     def _reason(self, err: BaseException, context: str = "ClientError") -> str:
         """The FailureReason for ``err``: out of space says so, whatever the step."""
