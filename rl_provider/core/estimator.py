@@ -80,6 +80,12 @@ def default_backend(instance_type: str) -> TrainingBackend:
 
     Imported by name so the core never depends on a backend module at import time.
     """
+    if images.is_ray_instance_type(instance_type):
+        raise RLConfigError(
+            f"instance_type={instance_type!r} trains on a Ray cluster: pass "
+            "backend=RayBackend('http://<head>:8265', token=...) "
+            "(from rl_provider.backends.ray import RayBackend)."
+        )
     if instance_type.startswith("local"):
         module = importlib.import_module("rl_provider.backends.local")
         backend: TrainingBackend = module.LocalBackend()
@@ -414,7 +420,7 @@ class RLEstimator:
         region = region or self.region
         if toolkits.is_ray2(toolkit, version):
             processor = images.processor_for(self.instance_type)
-            if self.instance_type.startswith("local"):
+            if not images.is_sagemaker_instance_type(self.instance_type):
                 return toolkits.local_image_name(toolkit, version, framework, processor)
             raise ImageNotFoundError(
                 f"No SageMaker image exists for Ray {version} (SageMaker's RL images stop at "
@@ -481,7 +487,7 @@ class RLEstimator:
         region = region or self.region
         output_path = self._require_output_path()
         self._validate_resources()
-        local = self.instance_type.startswith("local")
+        local = not images.is_sagemaker_instance_type(self.instance_type)
         self.sagemaker_options.check(local=local)
         algorithm: dict[str, Any] = {
             "TrainingImage": self.training_image_uri(region),

@@ -85,6 +85,8 @@ class LocalRayCluster:
             RAY_AUTH_TOKEN_PATH=str(self.root / "token"),
             RAY_ADDRESS=self.gcs_address,
             RAY_USAGE_STATS_ENABLED="0",
+            # Jobs' entrypoints run `python`: this interpreter, with Ray installed.
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         )
         return env
 
@@ -179,7 +181,9 @@ class LocalRayCluster:
             with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
                 body = json.loads(self._get("/nodes?view=summary"))
                 alive = [
-                    n for n in body["data"]["summary"] if n.get("raylet", {}).get("state") == "ALIVE"
+                    n
+                    for n in body["data"]["summary"]
+                    if n.get("raylet", {}).get("state") == "ALIVE"
                 ]
                 if len(alive) >= count:
                     return
@@ -188,8 +192,8 @@ class LocalRayCluster:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        """SIGTERM each node's process group, SIGKILL what is left after 10 s."""
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        """SIGTERM each node's process group, SIGKILL what is left after 3 s."""
+        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
             for process in self.processes:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, sig)

@@ -145,8 +145,17 @@ class Launcher:
             target = self.dir / "requirements"
             _print(f"Installing requirements.txt into {target}")
             pip = subprocess.run(
-                [sys.executable, "-m", "pip", "install", "--disable-pip-version-check"]
-                + ["--target", str(target), "-r", str(requirements)],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--target",
+                    str(target),
+                    "-r",
+                    str(requirements),
+                ],
                 cwd=self.paths.code,
                 capture_output=True,
                 text=True,
@@ -223,9 +232,7 @@ class Launcher:
             pump.join(_DRAIN_SECONDS)
         return child.returncode, stopped, list(tail)
 
-    def _pump(
-        self, stream: IO[bytes], extractor: MetricExtractor, tail: deque[str] | None
-    ) -> None:
+    def _pump(self, stream: IO[bytes], extractor: MetricExtractor, tail: deque[str] | None) -> None:
         for raw in iter(stream.readline, b""):
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             _print(user_line(text))
@@ -264,7 +271,6 @@ class Launcher:
             artifacts=model,
         )
         return 1
-
 
 
 def main(argv: list[str] | None = None) -> int:
