@@ -66,12 +66,15 @@ def _console(values: dict[str, Any], fragment: str) -> str:
 
 
 class RLTrainingJobLink(_RLLink):
-    """SageMaker console page of the training job; the local job directory otherwise."""
+    """SageMaker console page of the training job; the Ray dashboard's job page; the local job
+    directory."""
 
     name = "RL Training Job"
     key = "rl_training_job_link"
 
     def format(self, values: dict[str, Any]) -> str:
+        if values.get("backend") == "ray":
+            return str(values.get("dashboard_url") or "")
         if values.get("backend") == "local":
             return str(values.get("job_dir_uri") or "")
         return _console(values, f"jobs/{quote(str(values.get('job_name', '')))}")

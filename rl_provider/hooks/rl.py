@@ -8,6 +8,9 @@ Connection extras (all optional):
 - ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``: how the SageMaker backend
   builds its clients, through the Amazon provider's ``AwsBaseHook`` (same names as its triggers).
 - ``bucket``: the SageMaker backend's default bucket for code and output.
+- ``address``, ``runtime_env``, ``storage`` (backend ``ray``): the Ray job server's URL
+  (``http://head:8265``), a runtime_env merged into every job's, and the default output path
+  (file:// shared by the nodes, or s3://). The cluster's token is the connection's password.
 
 A missing ``rl_default`` connection means the local backend with the default home, so the
 example DAGs run on a fresh machine; a missing connection of any other id is an error (a typo
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +42,11 @@ _PREFIX = f"extra__{CONN_TYPE}__"
 
 
 class BackendKind(CoercibleEnum):
-    """Where jobs run: the embedded local backend or AWS SageMaker."""
+    """Where jobs run: the embedded local backend, AWS SageMaker or a Ray cluster."""
 
     LOCAL = "local"
     SAGEMAKER = "sagemaker"
+    RAY = "ray"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,9 +61,17 @@ class BackendSettings:
     bucket: str | None = None
     verify: bool | str | None = None
     botocore_config: Mapping[str, Any] | None = None
+    address: str | None = None
+    runtime_env: Mapping[str, Any] | None = None
+    storage: str | None = None
+    # The Ray cluster's token (the connection's password). A trigger carries it in its kwargs,
+    # which Airflow stores encrypted with the Fernet key; never shown in a repr.
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_extras(cls, conn_id: str, extras: Mapping[str, Any]) -> BackendSettings:
+    def from_extras(
+        cls, conn_id: str, extras: Mapping[str, Any], password: str | None = None
+    ) -> BackendSettings:
         """Read a connection's extras; unknown keys are refused (a typo must not be ignored)."""
         values = {
             (key[len(_PREFIX) :] if key.startswith(_PREFIX) else key): value
@@ -67,7 +79,7 @@ class BackendSettings:
             if value not in (None, "")
         }
         known = {"backend", "home", "aws_conn_id", "region_name", "bucket", "verify"}
-        known.add("botocore_config")
+        known |= {"botocore_config", "address", "runtime_env", "storage", "token"}
         unknown = sorted(set(values) - known)
         if unknown:
             raise RLConfigError(
@@ -79,6 +91,22 @@ class BackendSettings:
             raise RLConfigError(
                 f"Connection {conn_id!r} has botocore_config={config!r}: it must be a JSON "
                 'object of botocore Config arguments, e.g. {"retries": {"mode": "standard"}}.'
+            )
+        runtime_env = values.get("runtime_env")
+        if runtime_env is not None and not isinstance(runtime_env, Mapping):
+            raise RLConfigError(
+                f"Connection {conn_id!r} has runtime_env={runtime_env!r}: it must be a JSON "
+                'object (Ray\'s runtime_env), e.g. {"pip": ["gymnasium"]}.'
+            )
+        backend = BackendKind.coerce(
+            values.get("backend", BackendKind.LOCAL),
+            argument=f"backend extra of connection {conn_id!r}:",
+            fix='Fix the connection\'s extra, e.g. {"backend": "local"}.',
+        )
+        if backend is BackendKind.RAY and not values.get("address"):
+            raise RLConfigError(
+                f"Connection {conn_id!r} has backend 'ray' without an address: add the Ray job "
+                'server\'s URL, e.g. {"backend": "ray", "address": "http://head:8265"}.'
             )
         return cls(
             conn_id=conn_id,
@@ -93,12 +121,26 @@ class BackendSettings:
             bucket=values.get("bucket"),
             verify=values.get("verify"),
             botocore_config=dict(config) if config is not None else None,
+            address=values.get("address"),
+            runtime_env=dict(runtime_env) if runtime_env is not None else None,
+            storage=values.get("storage"),
+            token=password or values.get("token"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The non-default settings, for a trigger's ``serialize()``."""
         out: dict[str, Any] = {"conn_id": self.conn_id, "backend": self.backend.value}
-        for key in ("home", "region_name", "bucket", "verify", "botocore_config"):
+        for key in (
+            "home",
+            "region_name",
+            "bucket",
+            "verify",
+            "botocore_config",
+            "address",
+            "runtime_env",
+            "storage",
+            "token",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key] = dict(value) if isinstance(value, Mapping) else value
@@ -152,7 +194,9 @@ class RLHook(BaseHook):
                 ) from None
             self.log.info("No %s connection: using the local backend.", DEFAULT_CONN_ID)
             return BackendSettings(conn_id=self.conn_id)
-        return BackendSettings.from_extras(self.conn_id, connection.extra_dejson)
+        return BackendSettings.from_extras(
+            self.conn_id, connection.extra_dejson, password=connection.password or None
+        )
 
     @cached_property
     def backend(self) -> Backend:
@@ -170,6 +214,8 @@ class RLHook(BaseHook):
             settings = self.settings
             if settings.backend is BackendKind.SAGEMAKER:
                 built = _sagemaker_backends(settings)
+            elif settings.backend is BackendKind.RAY:
+                built = _ray_backends(settings)
             else:
                 built = _local_backends(settings)
             self.__dict__["_built"] = built
@@ -192,6 +238,25 @@ def _local_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBa
 
     backend = LocalBackend(settings.home, region=settings.region_name)
     return backend, AsyncLocalBackend(backend)
+
+
+def _ray_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:
+    from rl_provider.backends.local import LocalBackend
+    from rl_provider.backends.ray import AsyncRayBackend, RayBackend
+
+    # Models trained on Ray are served by the local backend (docs/RAY.md).
+    serving = LocalBackend(settings.home, region=settings.region_name)
+    address = str(settings.address)
+    backend: Backend = RayBackend(
+        address,
+        token=settings.token,
+        runtime_env=settings.runtime_env,
+        storage=settings.storage,
+        serving=serving,
+        region=settings.region_name,
+    )
+    async_backend = AsyncRayBackend(address, token=settings.token, serving=serving)
+    return backend, async_backend
 
 
 def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:

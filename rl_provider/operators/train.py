@@ -504,6 +504,9 @@ def persist_training_links(context: Context, hook: RLHook, backend: Backend, nam
         if isinstance(backend, LocalBackend):
             values["job_dir_uri"] = (backend.home / "jobs" / name).as_uri()
             values["log_uri"] = backend.log_file(name).as_uri()
+    if settings.backend is BackendKind.RAY and settings.address:
+        # The job's page in the Ray dashboard (the job server is the dashboard).
+        values["dashboard_url"] = f"{settings.address.rstrip('/')}/#/jobs/{name}"
     RLTrainingJobLink.persist(context, **values)
     RLTrainingLogLink.persist(context, **values)
 
