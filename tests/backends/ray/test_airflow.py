@@ -1,0 +1,136 @@
+"""RLTrainOperator on the Ray backend under ``dag.test()`` (waiting and deferred): an ``rl``
+connection with ``backend: ray``, the cluster's token as its password."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from pathlib import Path
+
+import pendulum
+import pytest
+
+from rl_provider.backends.ray.backend import RayBackend
+from rl_provider.backends.ray.devcluster import LocalRayCluster
+
+# The Airflow harness sets AIRFLOW_HOME before airflow is imported; its fixtures are reused here.
+from tests.airflow.conftest import airflow_db, dags_folder, run_dag, write_dag  # noqa: F401
+from tests.airflow.test_train_operator import RUN, run_id_for
+
+pytestmark = pytest.mark.slow
+LOGICAL_DATE = pendulum.datetime(2026, 3, 1, tz="UTC")
+
+ENTRY = """
+    import os, time
+    from pathlib import Path
+    print("ray job started", flush=True)
+    time.sleep(float(os.environ.get("SM_HP_SLEEP", "0")))
+    Path(os.environ["SM_MODEL_DIR"], "policy.txt").write_text("ok")
+    print("episode_reward_mean: 42.0", flush=True)
+"""
+
+
+@pytest.fixture
+def ray_conn(ray_cluster: LocalRayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    conn_id = f"rl_ray_{int(time.time() * 1000)}"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps(
+            {
+                "conn_type": "rl",
+                "password": ray_cluster.token,
+                "extra": {
+                    "backend": "ray",
+                    "address": ray_cluster.dashboard_url,
+                    "storage": (tmp_path / "storage").as_uri(),
+                    "home": str(tmp_path / "home"),
+                },
+            }
+        ),
+    )
+    return conn_id
+
+
+def _dag(dag_id: str, src: Path, conn_id: str, deferrable: bool) -> str:
+    return textwrap.dedent(
+        f"""\
+        import pendulum
+        from airflow.sdk import DAG
+
+        from rl_provider import RLEstimator
+        from rl_provider.operators.train import RLTrainOperator
+
+        with DAG({dag_id!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
+            RLTrainOperator(
+                task_id="train",
+                estimator=RLEstimator(
+                    entry_point="train.py",
+                    source_dir={str(src)!r},
+                    image_uri="rayproject/ray:2.60.0",
+                    instance_type="ray",
+                    hyperparameters={{"sleep": 6}},
+                ),
+                conn_id={conn_id!r},
+                check_interval=0.5,
+                deferrable={deferrable!r},
+            )
+        """
+    )
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["waiting", "deferrable"])
+def test_a_retry_reattaches_to_the_ray_job(
+    ray_cluster: LocalRayCluster,
+    ray_conn: str,
+    tmp_path: Path,
+    write_dag,  # noqa: F811
+    run_dag,  # noqa: F811
+    deferrable: bool,
+) -> None:
+    """The first try created the Ray job and died: the task follows that one job to the end."""
+    from rl_provider.operators.train import deterministic_job_name
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text(textwrap.dedent(ENTRY))
+    dag_id = f"ray_reattach_{deferrable}"
+    name = deterministic_job_name(dag_id, "train", run_id_for(LOGICAL_DATE))
+    backend = RayBackend(
+        ray_cluster.dashboard_url,
+        token=ray_cluster.token,
+        storage=(tmp_path / "storage").as_uri(),
+    )
+    from rl_provider import RLEstimator
+
+    RLEstimator(
+        "train.py",
+        source_dir=str(src),
+        image_uri="rayproject/ray:2.60.0",
+        instance_type="ray",
+        hyperparameters={"sleep": 6},
+        backend=backend,
+    ).fit(job_name=name, wait=False)
+
+    result = run_dag(
+        write_dag(_dag(dag_id, src, ray_conn, deferrable), f"{dag_id}.py"), dag_id, **RUN
+    )
+    assert result.task_states == {"train": "success"}, result.log
+    assert f"Training job {name} exists" in result.log
+    # Exactly one Ray job: the first try's.
+    listed = backend.list_training_jobs(NameContains="ray-reattach")["TrainingJobSummaries"]
+    assert [
+        (s["TrainingJobName"], s["TrainingJobStatus"])
+        for s in listed
+        if s["TrainingJobName"].startswith(name)
+    ] == [(name, "Completed")]
+    training = result.xcom("train")["Training"]
+    assert training["TrainingJobName"] == name
+    assert training["ModelArtifacts"]["S3ModelArtifacts"].endswith(f"{name}/output/model.tar.gz")
+    assert result.log.count("episode_reward_mean: 42.0") == 1
+    if deferrable:
+        assert "Pausing task as DEFERRED" in result.log
+    from rl_provider.links import RLTrainingJobLink
+
+    link = RLTrainingJobLink().format(result.xcom("train", "rl_training_job_link"))
+    assert link == f"{ray_cluster.dashboard_url}/#/jobs/{name}"
