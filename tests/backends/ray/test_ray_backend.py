@@ -212,3 +212,35 @@ def test_max_run_gives_max_runtime_exceeded_with_artifacts(
     assert description.training_job_status is TrainingJobStatus.STOPPED
     assert description.secondary_status is SecondaryStatus.MAX_RUNTIME_EXCEEDED
     assert _members(description.model_data or "")["partial.txt"] == b"saved on SIGTERM"
+
+
+def test_sigkill_of_the_driver_fails_the_job_with_a_reason(
+    backend: RayBackend, tmp_path: Path
+) -> None:
+    import psutil
+
+    _estimator(backend, tmp_path, SLEEPER).fit(job_name="ray-sigkill", wait=False)
+    _wait_for(lambda: "up" in backend.read_logs("ray-sigkill")[0])
+    # The entry point is the one process whose contract names this job; its parent the driver.
+    entry = next(
+        p for p in psutil.process_iter() if _environ(p).get("TRAINING_JOB_NAME") == "ray-sigkill"
+    )
+    driver = entry.parent()
+    assert driver is not None
+    assert "rl_provider.backends.ray.launcher" in " ".join(driver.cmdline())
+    driver.kill()
+    description = _wait(backend, "ray-sigkill")
+    assert description.training_job_status is TrainingJobStatus.FAILED
+    assert "the job's driver failed on Ray" in (description.failure_reason or "")
+    assert "exit code 137" in (description.failure_reason or "")  # 128 + SIGKILL
+    # The entry point did not outlive its driver.
+    _wait_for(lambda: not entry.is_running() or entry.status() == psutil.STATUS_ZOMBIE, 10)
+
+
+def _environ(process: Any) -> dict[str, str]:
+    import psutil
+
+    try:
+        return dict(process.environ())
+    except (psutil.Error, OSError):
+        return {}
