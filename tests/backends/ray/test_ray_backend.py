@@ -244,3 +244,49 @@ def _environ(process: Any) -> dict[str, str]:
         return dict(process.environ())
     except (psutil.Error, OSError):
         return {}
+
+
+def test_s3_code_and_artifacts_through_a_moto_server(
+    ray_cluster: LocalRayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s3:// code and output: uploaded from here, read and written from the cluster (moto on
+    loopback stands for S3; the cluster gets its credentials through runtime_env, the entry
+    point none of them)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        }
+        for key, value in aws.items():
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="rl-ray")
+        backend = RayBackend(
+            ray_cluster.dashboard_url,
+            token=ray_cluster.token,
+            storage="s3://rl-ray/jobs",
+            runtime_env={"env_vars": aws},
+        )
+        _estimator(backend, tmp_path, CONTRACT).fit(job_name="ray-s3", wait=False)
+        description = _wait(backend, "ray-s3")
+        assert description.training_job_status is TrainingJobStatus.COMPLETED, (
+            description.failure_reason
+        )
+        assert description.model_data == "s3://rl-ray/jobs/ray-s3/output/model.tar.gz"
+        local = tmp_path / "model.tar.gz"
+        s3.download_file("rl-ray", "jobs/ray-s3/output/model.tar.gz", str(local))
+        model = _members(local.as_uri())
+        assert model["weights.txt"] == b"trained on ray"
+        assert json.loads(model["contract.json"])["secrets"] == []
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="rl-ray")["Contents"]}
+        assert "jobs/ray-s3/output/output.tar.gz" in keys
+    finally:
+        server.stop()
