@@ -40,6 +40,7 @@ class ExitCode(IntEnum):
 class BackendKind(StrEnum):
     LOCAL = "local"
     SAGEMAKER = "sagemaker"
+    RAY = "ray"
 
 
 Command = Callable[[argparse.Namespace, "Context"], ExitCode]
@@ -80,13 +81,23 @@ def _home_origin(home: str | None) -> str:
 def open_backend(args: argparse.Namespace) -> Any:
     """The backend the options name: ``--conn``, else ``--backend`` (local by default)."""
     if args.conn:
-        if args.backend or args.home or args.region:
+        if args.backend or args.home or args.region or args.address:
             raise RLConfigError(
                 f"--conn {args.conn} takes the backend, home and region from the Airflow "
-                "connection: drop --backend/--home/--region, or drop --conn."
+                "connection: drop --backend/--home/--region/--address, or drop --conn."
             )
         return _connection_backend(args.conn)
     kind = BackendKind(args.backend or BackendKind.LOCAL)
+    if (kind is BackendKind.RAY) != bool(args.address):
+        raise RLConfigError(
+            "--backend ray needs --address URL (the Ray job server, e.g. http://head:8265), "
+            "and --address goes with --backend ray only."
+        )
+    if kind is BackendKind.RAY:
+        from rl_provider.backends.ray import RayBackend
+
+        # The token from the environment, never the command line (other users see argv).
+        return RayBackend(args.address, token=os.environ.get("RAY_AUTH_TOKEN") or None)
     if kind is BackendKind.SAGEMAKER:
         if args.home:
             raise RLConfigError(
@@ -129,7 +140,7 @@ def _open_connection_backend(conn_id: str) -> Any:
     except ImportError as err:
         raise RLConfigError(
             f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: {err}. "
-            "Use --backend local|sagemaker instead."
+            "Use --backend local|sagemaker|ray instead."
         ) from None
     try:
         return RLHook(conn_id).backend
@@ -139,7 +150,7 @@ def _open_connection_backend(conn_id: str) -> Any:
         raise RLConfigError(
             f"Could not open Airflow connection {conn_id!r} ({type(err).__name__}: {err}): "
             f"check AIRFLOW_HOME and `airflow connections get {conn_id}`, or use "
-            "--backend local|sagemaker."
+            "--backend local|sagemaker|ray."
         ) from None
 
 
@@ -169,6 +180,12 @@ def _options_parent(*, with_defaults: bool) -> argparse.ArgumentParser:
         "$AIRFLOW_HOME/rl_provider, ~/.rl_provider)",
     )
     group.add_argument("--region", default=default(None), help="AWS region (sagemaker backend)")
+    group.add_argument(
+        "--address",
+        metavar="URL",
+        default=default(None),
+        help="the Ray job server (ray backend), e.g. http://head:8265; token: RAY_AUTH_TOKEN",
+    )
     group.add_argument(
         "--conn",
         metavar="CONN_ID",

@@ -290,3 +290,36 @@ def test_s3_code_and_artifacts_through_a_moto_server(
         assert "jobs/ray-s3/output/output.tar.gz" in keys
     finally:
         server.stop()
+
+
+def test_cli_lists_describes_and_prints_logs_of_ray_jobs(
+    backend: RayBackend, ray_cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    _estimator(backend, tmp_path, "print('hello from the cli job')").fit(
+        job_name="ray-cli", wait=False
+    )
+    _wait(backend, "ray-cli")
+    script = str(Path(sys.executable).with_name("rl-provider"))
+    env = {k: v for k, v in ray_cluster.env.items() if not k.startswith("AIRFLOW")}
+    env["RAY_AUTH_TOKEN"] = ray_cluster.token
+    base = [script, "--backend", "ray", "--address", ray_cluster.dashboard_url]
+    described = subprocess.run(
+        [*base, "--json", "jobs", "describe", "ray-cli"], capture_output=True, text=True, env=env
+    )
+    assert described.returncode == 0, described.stderr
+    assert json.loads(described.stdout)["TrainingJobStatus"] == "Completed"
+    logs = subprocess.run(
+        [*base, "jobs", "logs", "ray-cli"], capture_output=True, text=True, env=env
+    )
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.count("hello from the cli job") == 1
+    # Without the token the job server refuses, and the CLI says what to do.
+    del env["RAY_AUTH_TOKEN"]
+    refused = subprocess.run(
+        [*base, "jobs", "describe", "ray-cli"], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode != 0
+    assert "token" in refused.stderr
