@@ -44,6 +44,7 @@ from rl_provider.core.jobs import (
     EndpointDescription,
     ModelDescription,
     TrainingJobDescription,
+    request_echo,
 )
 from rl_provider.core.naming import validate_name
 from rl_provider.core.packaging import repack_model
@@ -321,23 +322,7 @@ class LocalBackend:
             {"MetricName": m["name"], "Value": m["value"], "Timestamp": _utc(m["timestamp"])}
             for m in self.store.final_metrics(name)
         ]
-        api: dict[str, Any] = {
-            key: request[key]
-            for key in (
-                "AlgorithmSpecification",
-                "HyperParameters",
-                "RoleArn",
-                "InputDataConfig",
-                "OutputDataConfig",
-                "ResourceConfig",
-                "StoppingCondition",
-                "Environment",
-                "VpcConfig",
-                "CheckpointConfig",
-                "EnableManagedSpotTraining",
-            )
-            if key in request
-        }
+        api: dict[str, Any] = request_echo(request)
         api.update(
             TrainingJobName=name,
             TrainingJobArn=_ARN.format(name),

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rl_provider.backends.local import transfer
 from rl_provider.core import hyperparameters as hp
+from rl_provider.core.packaging import safe_extract
+from rl_provider.exceptions import RLConfigError
 
 CURRENT_HOST = "algo-1"
 # Hyperparameters the SDK adds for the container itself: not user arguments (sagemaker-training
@@ -142,6 +145,27 @@ def input_data_config(request: Mapping[str, Any]) -> dict[str, Any]:
             **({"ContentType": channel["ContentType"]} if "ContentType" in channel else {}),
         }
     return config
+
+
+def stage_job(paths: ContainerPaths, request: Mapping[str, Any], scratch: Path) -> None:
+    """The job's code (``sagemaker_submit_directory``) unpacked into ``code/``, its entry point
+    checked, the config files written and the channels copied in: what a SageMaker container
+    holds before the entry point starts. ``scratch``: where an s3:// object is downloaded."""
+    _, framework = split_hyperparameters(request.get("HyperParameters", {}))
+    submit = framework.get("sagemaker_submit_directory")
+    if submit:
+        with transfer.local_copy(str(submit), scratch) as archive:
+            safe_extract(archive, paths.code)
+    program = paths.code / str(framework.get("sagemaker_program", ""))
+    if not program.is_file():
+        raise RLConfigError(
+            f"The entry point {framework.get('sagemaker_program')!r} is not in the code "
+            f"archive {submit!r}."
+        )
+    write_configs(paths, request)
+    for channel in request.get("InputDataConfig", []):
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        transfer.stage(uri, paths.channel(channel["ChannelName"]))
 
 
 def write_configs(paths: ContainerPaths, request: Mapping[str, Any]) -> None:

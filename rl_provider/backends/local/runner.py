@@ -31,7 +31,6 @@ from rl_provider.backends.local import container, files, transfer
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.metrics import MetricExtractor
-from rl_provider.core.packaging import safe_extract
 from rl_provider.exceptions import BackendError, RLProviderError
 
 _PR_SET_PDEATHSIG = 1
@@ -146,23 +145,8 @@ class Runner:
 
     def _prepare(self) -> None:
         self.paths.create()
-        hyperparameters = self.request.get("HyperParameters", {})
-        _, framework = container.split_hyperparameters(hyperparameters)
-        submit = framework.get("sagemaker_submit_directory")
-        if submit:
-            with transfer.local_copy(str(submit), self.dir / "download") as archive:
-                safe_extract(archive, self.paths.code)
-            files.make_private(self.paths.code)
-        program = self.paths.code / str(framework.get("sagemaker_program", ""))
-        if not program.is_file():
-            raise _PrepareError(
-                f"The entry point {framework.get('sagemaker_program')!r} is not in the code "
-                f"archive {submit!r}."
-            )
-        container.write_configs(self.paths, self.request)
-        for channel in self.request.get("InputDataConfig", []):
-            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            transfer.stage(uri, self.paths.channel(channel["ChannelName"]))
+        container.stage_job(self.paths, self.request, self.dir / "download")
+        files.make_private(self.paths.code)
         requirements = self.paths.code / "requirements.txt"
         if requirements.is_file():
             self.python = self._requirements_env(requirements)

@@ -34,7 +34,6 @@ from typing import IO, Any
 
 from rl_provider.backends.local import container, transfer
 from rl_provider.core.metrics import MetricExtractor
-from rl_provider.core.packaging import safe_extract
 
 MARKER = "::rl_provider:: "
 ESCAPE = "\\"
@@ -125,21 +124,7 @@ class Launcher:
         return self._finish(stopped=stopped, exit_code=exit_code, tail=tail)
 
     def _prepare(self) -> None:
-        _, framework = container.split_hyperparameters(self.request.get("HyperParameters", {}))
-        submit = framework.get("sagemaker_submit_directory")
-        if submit:
-            with transfer.local_copy(str(submit), self.dir / "download") as archive:
-                safe_extract(archive, self.paths.code)
-        program = self.paths.code / str(framework.get("sagemaker_program", ""))
-        if not program.is_file():
-            raise ValueError(
-                f"The entry point {framework.get('sagemaker_program')!r} is not in the code "
-                f"archive {submit!r}."
-            )
-        container.write_configs(self.paths, self.request)
-        for channel in self.request.get("InputDataConfig", []):
-            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            transfer.stage(uri, self.paths.channel(channel["ChannelName"]))
+        container.stage_job(self.paths, self.request, self.dir / "download")
         requirements = self.paths.code / "requirements.txt"
         if requirements.is_file():
             target = self.dir / "requirements"

@@ -15,7 +15,7 @@ from typing import Any
 
 from rl_provider.backends.ray.logs import ParsedLog
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
-from rl_provider.core.jobs import TrainingJobDescription
+from rl_provider.core.jobs import TrainingJobDescription, request_echo
 
 ARN = "arn:aws:sagemaker:ray:000000000000:training-job/{}"
 REQUEST_KEY = "rl_provider_request"
@@ -111,21 +111,7 @@ def describe(
         {"MetricName": metric, "Value": values[-1][1], "Timestamp": _utc(values[-1][0])}
         for metric, values in sorted(parsed.metrics.items())
     ]
-    api: dict[str, Any] = {
-        key: request[key]
-        for key in (
-            "AlgorithmSpecification",
-            "HyperParameters",
-            "RoleArn",
-            "InputDataConfig",
-            "OutputDataConfig",
-            "ResourceConfig",
-            "StoppingCondition",
-            "Environment",
-            "CheckpointConfig",
-        )
-        if key in request
-    }
+    api: dict[str, Any] = request_echo(request)
     api.update(
         TrainingJobName=name,
         TrainingJobArn=ARN.format(name),
