@@ -134,3 +134,57 @@ def test_a_retry_reattaches_to_the_ray_job(
 
     link = RLTrainingJobLink().format(result.xcom("train", "rl_training_job_link"))
     assert link == f"{ray_cluster.dashboard_url}/#/jobs/{name}"
+
+
+def test_rl_ray_retrain_example_dag_trains_on_ray_and_deploys_locally(
+    ray_cluster: LocalRayCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dags_folder,  # noqa: F811
+    run_dag,  # noqa: F811
+) -> None:
+    """dags/rl_ray_retrain.py as shipped: PPO on the cluster (env runners sized from it), then
+    evaluate, promote, deploy on this machine and smoke-test, through the rl_ray connection."""
+    import shutil
+
+    from rl_provider.backends.local import LocalBackend
+
+    dags = Path(__file__).resolve().parents[3] / "dags"
+    shutil.copytree(dags / "cartpole", dags_folder / "cartpole", dirs_exist_ok=True)
+    path = Path(shutil.copy(dags / "rl_ray_retrain.py", dags_folder / "rl_ray_retrain.py"))
+    monkeypatch.syspath_prepend(str(dags_folder))  # Airflow puts its DAGs folder on sys.path
+    home = tmp_path / "home"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RL_RAY",
+        json.dumps(
+            {
+                "conn_type": "rl",
+                "password": ray_cluster.token,
+                "extra": {
+                    "backend": "ray",
+                    "address": ray_cluster.dashboard_url,
+                    "storage": (tmp_path / "storage").as_uri(),
+                    "home": str(home),
+                },
+            }
+        ),
+    )
+    conf = {"iterations": 1, "threshold": 0, "endpoint_name": "ray-dag", "episodes": 2}
+    try:
+        result = run_dag(path, "rl_ray_retrain", run_conf=conf)
+        assert result.state == "success", (result.task_states, result.log)
+        summary = result.xcom("summary")
+        assert summary["deployed"] is True
+        assert summary["smoke_test_return"] >= 8
+        assert "Sized 3 env runners from the cluster" in result.log
+        training = result.xcom("train")["Training"]
+        assert training["ModelArtifacts"]["S3ModelArtifacts"].startswith(
+            (tmp_path / "storage").as_uri()
+        )
+        served = LocalBackend(home).describe_endpoint("ray-dag")
+        assert served.endpoint_status.value == "InService"
+    finally:
+        local = LocalBackend(home)
+        for endpoint in local.list_endpoints()["Endpoints"]:
+            local.delete_endpoint(endpoint["EndpointName"])
+        (dags_folder / "rl_ray_retrain.py").unlink(missing_ok=True)
