@@ -114,7 +114,13 @@ def direct(cluster: LocalRayCluster, name: str, iterations: int, model_dir: Path
         time.sleep(POLL_SECONDS)
     elapsed = time.monotonic() - started
     if status != "SUCCEEDED":
-        raise RuntimeError(f"{name}: ray job submit ended {status}")
+        request = urllib.request.Request(
+            f"{cluster.dashboard_url}/api/jobs/{name}/logs",
+            headers={"Authorization": f"Bearer {cluster.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            tail = json.loads(response.read())["logs"][-12000:]
+        raise RuntimeError(f"{name}: ray job submit ended {status}:\n{tail}")
     return elapsed
 
 

@@ -125,6 +125,9 @@ class LocalRayCluster:
                 "--block",
                 f"--address={self.gcs_address}",
                 f"--node-ip-address=127.0.0.{2 + i}",
+                # Its own temp dir too: the default /tmp/ray is shared with every other cluster
+                # on the machine (and their cleanups).
+                f"--temp-dir={self.root / f'w{i}'}",
                 f"--num-cpus={cpus_per_node}",
                 "--disable-usage-stats",
                 *_node_ports(),
