@@ -79,7 +79,7 @@ class BackendSettings:
             if value not in (None, "")
         }
         known = {"backend", "home", "aws_conn_id", "region_name", "bucket", "verify"}
-        known |= {"botocore_config", "address", "runtime_env", "storage", "token"}
+        known |= {"botocore_config", "address", "runtime_env", "storage"}
         unknown = sorted(set(values) - known)
         if unknown:
             raise RLConfigError(
@@ -124,7 +124,7 @@ class BackendSettings:
             address=values.get("address"),
             runtime_env=dict(runtime_env) if runtime_env is not None else None,
             storage=values.get("storage"),
-            token=password or values.get("token"),
+            token=password,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +150,8 @@ class BackendSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BackendSettings:
         conn_id = str(data.get("conn_id", DEFAULT_CONN_ID))
-        return cls.from_extras(conn_id, {k: v for k, v in data.items() if k != "conn_id"})
+        extras = {k: v for k, v in data.items() if k not in ("conn_id", "token")}
+        return cls.from_extras(conn_id, extras, password=data.get("token"))
 
 
 class RLHook(BaseHook):

@@ -188,3 +188,23 @@ def test_rl_ray_retrain_example_dag_trains_on_ray_and_deploys_locally(
         for endpoint in local.list_endpoints()["Endpoints"]:
             local.delete_endpoint(endpoint["EndpointName"])
         (dags_folder / "rl_ray_retrain.py").unlink(missing_ok=True)
+
+
+def test_ray_settings_round_trip_through_a_trigger_and_keep_the_token_out_of_extras() -> None:
+    from rl_provider.exceptions import RLConfigError
+    from rl_provider.hooks.rl import BackendKind, BackendSettings
+
+    settings = BackendSettings.from_extras(
+        "rl_ray",
+        {"backend": "ray", "address": "http://head:8265", "runtime_env": {"pip": ["gymnasium"]}},
+        password="s3cret-token",
+    )
+    assert settings.backend is BackendKind.RAY
+    assert "s3cret-token" not in repr(settings)
+    assert BackendSettings.from_dict(settings.to_dict()) == settings
+    with pytest.raises(RLConfigError, match="unknown extras \\['token'\\]"):
+        BackendSettings.from_extras(
+            "rl_ray", {"backend": "ray", "address": "http://h:1", "token": "x"}
+        )
+    with pytest.raises(RLConfigError, match="without an address"):
+        BackendSettings.from_extras("rl_ray", {"backend": "ray"})
