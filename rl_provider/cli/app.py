@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import sys
 import traceback
@@ -122,6 +123,12 @@ def _local_backend(home_option: str | None, origin: str, *, region: str | None) 
 
 
 def _connection_backend(conn_id: str) -> Any:
+    missing = _missing_module("airflow.sdk", "rl_provider.hooks.rl")
+    if missing is not None:
+        raise RLConfigError(
+            f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: "
+            f"{missing} cannot be imported. Use --backend local|sagemaker instead."
+        )
     home = _airflow_home()
     if not home.is_dir() and not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         # Checked before Airflow is imported: importing it creates its home.
@@ -134,14 +141,9 @@ def _connection_backend(conn_id: str) -> Any:
     # configuration loaded"); stdout carries tables and --json for scripts, so Airflow's lines go
     # to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        try:
-            from rl_provider.hooks.rl import BackendKind as ConnBackend
-            from rl_provider.hooks.rl import RLHook
-        except ImportError as err:
-            raise RLConfigError(
-                f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: "
-                f"{err}. Use --backend local|sagemaker instead."
-            ) from None
+        from rl_provider.hooks.rl import BackendKind as ConnBackend
+        from rl_provider.hooks.rl import RLHook
+
         settings = _connection_settings(conn_id, home)
         if settings is None:
             # What the deployment does without rl_default: the local backend, default home.
@@ -173,6 +175,18 @@ def _connection_backend(conn_id: str) -> Any:
                 f"({type(err).__name__}: {err}): check it with `airflow connections get "
                 f"{conn_id}`, or use --backend local|sagemaker."
             ) from None
+
+
+def _missing_module(*names: str) -> str | None:
+    """The first of ``names`` that cannot be imported, found without importing it (importing
+    Airflow creates its home)."""
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):
+            return name
+    return None
 
 
 def _airflow_home() -> Path:
