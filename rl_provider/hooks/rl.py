@@ -17,6 +17,7 @@ must not silently train somewhere else).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -228,7 +229,16 @@ def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTraini
     backend: Backend = SageMakerBackend(
         client_factory=client_factory, region_name=settings.region_name, bucket=settings.bucket
     )
+    # Every trigger of the triggerer with the same AWS settings shares one client per service.
+    pool_key = (
+        settings.aws_conn_id,
+        settings.region_name,
+        repr(settings.verify),
+        json.dumps(settings.botocore_config, sort_keys=True, default=str),
+    )
     async_backend: AsyncTrainingBackend = AsyncSageMakerBackend(
-        async_client_factory=async_client_factory, region_name=settings.region_name
+        async_client_factory=async_client_factory,
+        region_name=settings.region_name,
+        client_pool_key=pool_key,
     )
     return backend, async_backend

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,8 +97,20 @@ class JobRow:
     stop_grace: float
 
 
+_shared_lock = threading.Lock()
+# (pid, home) -> the store every LocalBackend of this process opens on that home. Weak: a store
+# (and its connections) goes when the last backend using it does.
+_shared: weakref.WeakValueDictionary[tuple[int, Path], LocalStore] = weakref.WeakValueDictionary()
+
+
 class LocalStore:
-    """Typed access to the database; one connection per thread."""
+    """Typed access to the database; one connection per thread.
+
+    ``LocalStore.shared(home)`` is the process's one store per home: a triggerer follows
+    hundreds of jobs, each trigger with its own backend, and a store per backend held a SQLite
+    connection (3 descriptors: the database, its WAL and shared memory) per worker thread per
+    trigger; shared, it is one per worker thread (docs/DESIGN.md "Triggerer at scale").
+    """
 
     def __init__(self, home: Path) -> None:
         self.home = home
@@ -106,15 +119,26 @@ class LocalStore:
         home.mkdir(parents=True, exist_ok=True)
         self._connection().executescript(SCHEMA)
 
+    @classmethod
+    def shared(cls, home: Path) -> LocalStore:
+        """The store of ``home`` shared by this process (a forked child opens its own)."""
+        key = (os.getpid(), home)
+        with _shared_lock:
+            store = _shared.get(key)
+            if store is None:
+                store = _shared[key] = cls(home)
+            return store
+
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or self._local.pid != os.getpid():
+            # A forked child (Airflow forks workers) never uses its parent's connection.
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=60000")
-            self._local.db = db
+            self._local.db, self._local.pid = db, os.getpid()
         return db
 
     @contextmanager
