@@ -17,7 +17,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable, conf
 from airflow.sdk.exceptions import AirflowException
 
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
+from rl_provider.links import RLExtraLinks, RLTrainingJobLink, RLTrainingLogLink
 from rl_provider.operators.train import _event_error, config_errors_fail
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def log_cursor_variable(dag_id: str, task_id: str, run_id: str, map_index: int) 
     return f"rl_provider.log_cursor.{dag_id}.{task_id}.{run_id}.{map_index}"
 
 
-class RLTrainingJobSensor(BaseSensorOperator):
+class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
     """Wait until a training job ends; fail if it ends ``Failed`` or ``Stopped``.
 
     :param job_name: the training job (templated; e.g. the train task's ``job_name`` XCom).
@@ -47,7 +47,7 @@ class RLTrainingJobSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("job_name",)
-    operator_extra_links = (RLTrainingJobLink(), RLTrainingLogLink())
+    rl_links = (RLTrainingJobLink, RLTrainingLogLink)
     ui_color = "#d8ecd3"
 
     def __init__(
