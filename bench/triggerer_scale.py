@@ -420,7 +420,7 @@ def sagemaker_part(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             say(f"sagemaker: {n} {kind} triggers ...")
             triggers = [build(name) for name in names]
             figures, outcomes = asyncio.run(
-                run_triggers(triggers, args.warmup, args.window, polls=polls, ready=6 * n)
+                run_triggers(triggers, args.warmup, args.window, polls=polls, ready=12 * n)
             )
             failures = [r for r in outcomes if not isinstance(r, asyncio.CancelledError)]
             if failures:
@@ -479,11 +479,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer, shorter")
     parser.add_argument("--jobs", type=int, default=25)
     parser.add_argument("--local-triggers", type=int, default=1000)
-    parser.add_argument("--sagemaker-triggers", type=int, default=200)
+    parser.add_argument("--sagemaker-triggers", type=int, default=100)
     parser.add_argument("--interval", type=float, default=3.0)
     parser.add_argument("--line-seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--only", choices=["local", "sagemaker"])
     args = parser.parse_args()
     if args.quick:

@@ -177,7 +177,7 @@ class AsyncSageMakerBackend:
         region_name: str | None = None,
         retry: RetryPolicy | None = None,
         client_pool_key: Hashable | None = None,
-        log_read_every: int = 4,
+        log_read_every: int = 6,
     ) -> None:
         self.log_read_every = max(1, int(log_read_every))
         self._followed: dict[str, _Followed] = {}
