@@ -22,6 +22,7 @@ import boto3
 import pytest
 
 from rl_provider.backends.sagemaker import AsyncSageMakerBackend
+from rl_provider.backends.sagemaker.aio import aws_loop
 from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.triggers.training_job import RLTrainingJobTrigger
 
@@ -89,6 +90,8 @@ def test_200_backends_with_one_pool_key_share_one_client_per_service(
         )
         for _ in range(200)
     ]
+
+    aws_loop()  # the process's AWS loop (its selector and wake-up pipe) is not per client
 
     async def scenario():
         before = open_fds()
