@@ -123,7 +123,8 @@ def _local_backend(home_option: str | None, origin: str, *, region: str | None) 
 
 
 def _connection_backend(conn_id: str) -> Any:
-    missing = _missing_module("airflow.sdk", "rl_provider.hooks.rl")
+    # Top-level "airflow" only: finding a submodule would import the package.
+    missing = _missing_module("airflow", "rl_provider.hooks.rl")
     if missing is not None:
         raise RLConfigError(
             f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: "
