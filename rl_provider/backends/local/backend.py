@@ -361,10 +361,13 @@ class LocalBackend:
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
         """Complete lines after ``cursor`` (a byte offset); a partial last line waits."""
-        self.store.get_job(name)
+        self.store.require_job(name)
         offset = int(cursor or 0)
+        path = log_path(self.home, name)
         try:
-            with open(log_path(self.home, name), "rb") as log:
+            if path.stat().st_size <= offset:
+                return [], offset  # nothing new: no open/read (a trigger asks at every poll)
+            with open(path, "rb") as log:
                 log.seek(offset)
                 data = log.read()
         except FileNotFoundError:

@@ -198,11 +198,25 @@ class LocalStore:
             .fetchone()
         )
         if row is None:
-            raise JobNotFoundError(
-                f"Training job {name!r} not found in {self.home} "
-                "(check the name, or the home: RL_PROVIDER_HOME / the rl connection's 'home')."
-            )
+            raise self._job_not_found(name)
         return _job_row(row)
+
+    def require_job(self, name: str) -> None:
+        """``JobNotFoundError`` unless the job exists (without reading its row: a trigger's log
+        read asks this at every poll)."""
+        if (
+            self._connection()
+            .execute("SELECT 1 FROM training_jobs WHERE name = ?", (name,))
+            .fetchone()
+            is None
+        ):
+            raise self._job_not_found(name)
+
+    def _job_not_found(self, name: str) -> JobNotFoundError:
+        return JobNotFoundError(
+            f"Training job {name!r} not found in {self.home} "
+            "(check the name, or the home: RL_PROVIDER_HOME / the rl connection's 'home')."
+        )
 
     def list_jobs(self, status: str | None = None, limit: int | None = None) -> list[JobRow]:
         sql = "SELECT * FROM training_jobs"
