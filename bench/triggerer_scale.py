@@ -486,9 +486,10 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--only", choices=["local", "sagemaker"])
     args = parser.parse_args()
-    if args.quick:
+    if args.quick:  # checks that the benchmark runs; its windows are too short for the figures
         args.jobs, args.local_triggers, args.sagemaker_triggers = 5, 200, 50
         args.warmup, args.window = 6.0, 10.0
+        say("--quick: a smoke run; its figures are noisy (10 s windows): measure without it.")
     IterationClock.install()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
