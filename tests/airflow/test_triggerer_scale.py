@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,24 @@ from tests.airflow.test_triggers import local_settings, start_job
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+async def follow_all(triggers: list[Any]) -> tuple[int, int, list[Any]]:
+    """Run every trigger to its first event in this loop, as a triggerer does: (descriptors
+    before, most descriptors open meanwhile, the events' payloads)."""
+
+    async def first_event(trigger: Any) -> Any:
+        async for event in trigger.run():
+            return event.payload
+        return None
+
+    before = open_fds()
+    tasks = [asyncio.create_task(first_event(t)) for t in triggers]
+    peak = before
+    while not all(task.done() for task in tasks):
+        peak = max(peak, open_fds())
+        await asyncio.sleep(0.05)
+    return before, peak, [task.result() for task in tasks]
 
 
 @pytest.mark.slow  # 200 triggers following a ~3 s job
@@ -35,22 +54,8 @@ def test_200_local_triggers_hold_a_constant_number_of_descriptors(tmp_path, capf
         for _ in range(200)
     ]
 
-    async def first_event(trigger):
-        async for event in trigger.run():
-            return event.payload
-        return None
-
-    async def main():
-        before = open_fds()
-        tasks = [asyncio.create_task(first_event(t)) for t in triggers]
-        peak = before
-        while not all(task.done() for task in tasks):
-            peak = max(peak, open_fds())
-            await asyncio.sleep(0.05)
-        return before, peak, [task.result() for task in tasks]
-
     capfd.readouterr()
-    before, peak, events = asyncio.run(main())
+    before, peak, events = asyncio.run(follow_all(triggers))
     assert {e["status"] for e in events} == {"success"}
     # One SQLite connection (3 descriptors) on the worker thread, the log file being read, the
     # default executor's threads opening nothing: a constant, not ~10 per trigger.

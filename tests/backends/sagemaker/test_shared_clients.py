@@ -25,6 +25,7 @@ from rl_provider.backends.sagemaker import AsyncSageMakerBackend
 from rl_provider.backends.sagemaker.aio import aws_loop
 from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.triggers.training_job import RLTrainingJobTrigger
+from tests.airflow.test_triggerer_scale import follow_all
 
 from .conftest import FAKE_CREDENTIALS, REGION
 from .test_async import async_factory  # noqa: F401  (a fixture)
@@ -134,22 +135,13 @@ def test_triggers_share_clients_and_still_stream_every_line_once(
             time.sleep(0.15)
         running_job["running"] = False
 
-    async def first_event(trigger):
-        async for event in trigger.run():
-            return event.payload
-        return None
-
     async def main():
-        before = open_fds()
-        tasks = [asyncio.create_task(first_event(t)) for t in triggers]
         printer = threading.Thread(target=training)
         printer.start()
-        peak = before
-        while not all(task.done() for task in tasks):
-            peak = max(peak, open_fds())
-            await asyncio.sleep(0.05)
-        printer.join()
-        return before, peak, [task.result() for task in tasks]
+        try:
+            return await follow_all(triggers)
+        finally:
+            await asyncio.to_thread(printer.join)
 
     capfd.readouterr()
     before, peak, events = asyncio.run(main())
