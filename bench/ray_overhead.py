@@ -39,7 +39,8 @@ from rl_provider.core.enums import TrainingJobStatus
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "dags" / "cartpole"
-POLL_SECONDS = 0.2  # the same for both paths
+# The same for both paths; a poll costs the head CPU on these 2 cores, so not a tight loop.
+POLL_SECONDS = 1.0
 
 
 def hyperparameters(iterations: int) -> dict[str, object]:
