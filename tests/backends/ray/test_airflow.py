@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +26,11 @@ ENTRY = """
     import os, time
     from pathlib import Path
     print("ray job started", flush=True)
-    time.sleep(float(os.environ.get("SM_HP_SLEEP", "0")))
+    # Runs until the test says the task has attached (at most a minute).
+    flag = Path(os.environ["SM_HP_FLAG"])
+    deadline = time.monotonic() + 60
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     Path(os.environ["SM_MODEL_DIR"], "policy.txt").write_text("ok")
     print("episode_reward_mean: 42.0", flush=True)
 """
@@ -52,7 +57,7 @@ def ray_conn(ray_cluster: LocalRayCluster, tmp_path: Path, monkeypatch: pytest.M
     return conn_id
 
 
-def _dag(dag_id: str, src: Path, conn_id: str, deferrable: bool) -> str:
+def _dag(dag_id: str, src: Path, conn_id: str, deferrable: bool, flag: str) -> str:
     return textwrap.dedent(
         f"""\
         import pendulum
@@ -69,7 +74,7 @@ def _dag(dag_id: str, src: Path, conn_id: str, deferrable: bool) -> str:
                     source_dir={str(src)!r},
                     image_uri="rayproject/ray:2.60.0",
                     instance_type="ray",
-                    hyperparameters={{"sleep": 6}},
+                    hyperparameters={{"flag": {flag!r}}},
                 ),
                 conn_id={conn_id!r},
                 check_interval=0.5,
@@ -77,6 +82,25 @@ def _dag(dag_id: str, src: Path, conn_id: str, deferrable: bool) -> str:
             )
         """
     )
+
+
+def _release_when_attached(dag_id: str, flag: str) -> None:
+    """Let the entry point finish once the task has attached (it records its link first)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            found = (
+                session.query(XComModel)
+                .filter_by(dag_id=dag_id, task_id="train", key="rl_training_job_link")
+                .first()
+            )
+        if found is not None:
+            Path(flag).touch()
+            return
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["waiting", "deferrable"])
@@ -95,6 +119,7 @@ def test_a_retry_reattaches_to_the_ray_job(
     src.mkdir()
     (src / "train.py").write_text(textwrap.dedent(ENTRY))
     dag_id = f"ray_reattach_{deferrable}"
+    flag = str(tmp_path / "attached")
     name = deterministic_job_name(dag_id, "train", run_id_for(LOGICAL_DATE))
     backend = RayBackend(
         ray_cluster.dashboard_url,
@@ -108,12 +133,14 @@ def test_a_retry_reattaches_to_the_ray_job(
         source_dir=str(src),
         image_uri="rayproject/ray:2.60.0",
         instance_type="ray",
-        hyperparameters={"sleep": 6},
+        hyperparameters={"flag": flag},
         backend=backend,
     ).fit(job_name=name, wait=False)
 
+    watcher = threading.Thread(target=_release_when_attached, args=(dag_id, flag), daemon=True)
+    watcher.start()
     result = run_dag(
-        write_dag(_dag(dag_id, src, ray_conn, deferrable), f"{dag_id}.py"), dag_id, **RUN
+        write_dag(_dag(dag_id, src, ray_conn, deferrable, flag), f"{dag_id}.py"), dag_id, **RUN
     )
     assert result.task_states == {"train": "success"}, result.log
     assert f"Training job {name} exists" in result.log
