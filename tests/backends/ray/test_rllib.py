@@ -29,6 +29,10 @@ def _state(cluster: LocalRayCluster, resource: str) -> list[dict[str, object]]:
         return list(json.loads(response.read())["data"]["result"]["result"])
 
 
+def _env_runners(cluster: LocalRayCluster) -> list[dict[str, object]]:
+    return [a for a in _state(cluster, "actors") if "EnvRunner" in str(a.get("class_name"))]
+
+
 @pytest.mark.slow
 def test_ppo_spreads_env_runners_over_both_nodes_and_deploys_locally(
     ray_cluster: LocalRayCluster, tmp_path: Path
@@ -58,6 +62,7 @@ def test_ppo_spreads_env_runners_over_both_nodes_and_deploys_locally(
             "fcnet_hiddens": [16],
         },
     )
+    before = {a["actor_id"] for a in _env_runners(ray_cluster)}
     started = time.monotonic()
     estimator.fit(job_name="ray-ppo", logs=False)
     print(f"2-iteration PPO on the Ray cluster: {time.monotonic() - started:.1f}s")
@@ -69,7 +74,9 @@ def test_ppo_spreads_env_runners_over_both_nodes_and_deploys_locally(
     assert "Sized 3 env runners from the cluster" in lines
     assert "episode_return_mean" in " ".join(description.final_metrics)
 
-    actors = [a for a in _state(ray_cluster, "actors") if "EnvRunner" in str(a.get("class_name"))]
+    # This job's env runners: those the state API did not list before it (earlier tests' jobs
+    # left theirs, dead, in the state API).
+    actors = [a for a in _env_runners(ray_cluster) if a["actor_id"] not in before]
     nodes = {str(n["node_id"]): str(n["node_ip"]) for n in _state(ray_cluster, "nodes")}
     placed = {nodes[str(a["node_id"])] for a in actors}
     assert len(actors) == 3
