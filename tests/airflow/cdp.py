@@ -22,8 +22,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
+VIEWPORT = (1280, 1000)
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -111,9 +113,24 @@ class Page:
         self.send("Input.insertText", text=text)
 
     def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        """The whole page: the viewport is made as tall as the page for the capture."""
+        height = int(self.evaluate("document.documentElement.scrollHeight") or VIEWPORT[1])
+        self._viewport(VIEWPORT[0], min(max(height, VIEWPORT[1]), 6000))
+        try:
+            data = self.send("Page.captureScreenshot", format="png")["data"]
+        finally:
+            self._viewport(*VIEWPORT)
         path.write_bytes(base64.b64decode(data))
         return path
+
+    def _viewport(self, width: int, height: int) -> None:
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
 
 class Browser:
@@ -152,6 +169,7 @@ class Browser:
             page = Page(connect(ws_url, max_size=None, open_timeout=10))
             page.send("Page.enable")
             page.send("Runtime.enable")
+            page._viewport(*VIEWPORT)  # a desktop viewport, whatever the headless window says
         except BaseException:
             _stop_group(process)
             shutil.rmtree(profile, ignore_errors=True)
@@ -159,7 +177,7 @@ class Browser:
         return cls(process, profile, page)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(OSError, WebSocketException):
             self.page.ws.close()
         _stop_group(self.process)
         shutil.rmtree(self.profile, ignore_errors=True)

@@ -216,9 +216,7 @@ def test_every_route_is_listed_here(client: Any) -> None:
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_no_route_answers_without_a_token(client: Any, method: str, path: str) -> None:
-    response = client.request(
-        method, path, params={"conn": CONN}, json={}, follow_redirects=False
-    )
+    response = client.request(method, path, params={"conn": CONN}, json={}, follow_redirects=False)
     if method == "GET" and "/api/" not in path:
         # A page sends the browser to Airflow's login, which brings it back after.
         assert response.status_code == 303, response.text

@@ -9,9 +9,9 @@ are saved next to the test's temporary files (and to ``$RL_UI_SCREENSHOTS`` when
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -55,10 +55,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``airflow api-server`` on a free port with the plugin loaded from the entry point."""
     home = tmp_path_factory.mktemp("api-server-home")
-    shutil.copy(airflow_db / "airflow.db", home / "airflow.db")
     (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
     rl_home = home / "rl_provider"
     port = _free_port()
@@ -75,10 +74,14 @@ def server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "RL_PROVIDER_HOME": str(rl_home),
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run(
+        [airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=120
+    )
     log = (home / "api-server.log").open("wb")
     process = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "airflow"),
+            airflow,
             "api-server",
             "--host",
             "127.0.0.1",
@@ -108,7 +111,8 @@ def server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 time.sleep(0.3)
         yield {"base": base, "rl_home": rl_home, "home": home}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # the server and its workers
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
