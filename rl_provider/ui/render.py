@@ -174,8 +174,8 @@ def job_page(ctx: Context, job: Mapping[str, Any]) -> str:
             "Secondary status": f'<span id="secondary">{_h(job["secondary_status"])}</span>',
             "Created": _time(job["created"]),
             "Training started": _time(job["started"]),
-            "Ended": _time(job["ended"]),
-            "Duration": _h(_duration(job["duration_s"])),
+            "Ended": f'<span id="ended">{_time(job["ended"])}</span>',
+            "Duration": f'<span id="duration">{_h(_duration(job["duration_s"]))}</span>',
             "Image": _h(job["image"]),
             "Instance type": _h(job["instance"]),
         }
@@ -230,9 +230,9 @@ def job_page(ctx: Context, job: Mapping[str, Any]) -> str:
 <p class="empty" id="curves-empty">No metric values yet.</p></div></section>
 <section><h2>Log <small id="log-state"></small></h2>
 <pre id="log" class="log" aria-live="polite"></pre></section>
-<section><h2>Status transitions</h2>{transitions}</section>
+<section><h2>Status transitions</h2><div id="transitions">{transitions}</div></section>
 <section><h2>Hyperparameters</h2>{hyperparameters}</section>
-<section><h2>Artifacts</h2>{artifacts}</section>
+<section><h2>Artifacts</h2><div id="artifacts">{artifacts}</div></section>
 </div>"""
     return _layout(ctx, f"Training job {name}", "jobs", body)
 

@@ -238,5 +238,12 @@ def test_login_jobs_curves_log_follow_and_stop(
     page.wait_for("document.querySelector('#job').dataset.status === 'Stopped'", 30)
     assert page.evaluate("document.querySelector('#stop')") is None
     assert page.evaluate("document.querySelector('#status').textContent") == "Stopped"
+    # The transitions table was re-read when the status changed: it ends with Stopped.
+    transitions = page.wait_for(
+        "(() => { const s = [...document.querySelectorAll('#transitions td:first-child')]"
+        ".map(td => td.textContent); return s[s.length - 1] === 'Stopped' && s; })()",
+        10,
+    )
+    assert "Stopping" in transitions
     assert jobs.describe_training_job("cartpole-running").training_job_status.value == "Stopped"
     page.screenshot(shots / "stopped.png")

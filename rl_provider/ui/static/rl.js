@@ -63,7 +63,13 @@
   }
 
   // ------------------------------------------------------------------- job status
+  var lastSeen = null;
+
   function setStatus(state) {
+    var job = document.getElementById("job");
+    var seen = state.status + "/" + state.secondary_status;
+    if (lastSeen !== null && seen !== lastSeen) refreshDetail(job.getAttribute("data-api"));
+    lastSeen = seen;
     var status = document.getElementById("status");
     if (status) {
       status.textContent = "";
@@ -78,8 +84,60 @@
       document.getElementById("failure").textContent = state.failure_reason;
     }
     var stop = document.getElementById("stop");
-    if (stop && state.terminal) stop.remove();
-    document.getElementById("job").setAttribute("data-status", state.status);
+    if (stop && state.terminal) {
+      stop.remove();
+      document.getElementById("action-result").textContent = "";
+    }
+    job.setAttribute("data-status", state.status);
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    var total = Math.round(seconds), h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60);
+    var s = total % 60;
+    if (h) return h + "h " + String(m).padStart(2, "0") + "m " + String(s).padStart(2, "0") + "s";
+    if (m) return m + "m " + String(s).padStart(2, "0") + "s";
+    return seconds < 10 ? seconds.toFixed(1) + "s" : s + "s";
+  }
+
+  function utc(iso) {
+    return iso ? iso.split(".")[0].replace("T", " ").replace("+00:00", "") + " UTC" : "";
+  }
+
+  function table(headers, rows) {
+    var t = el("table", "kv"), head = el("tr"), body = el("tbody");
+    headers.forEach(function (h) { head.appendChild(el("th", null, h)); });
+    var thead = el("thead"); thead.appendChild(head); t.appendChild(thead);
+    rows.forEach(function (cells) {
+      var tr = el("tr");
+      cells.forEach(function (c) { tr.appendChild(el("td", null, c)); });
+      body.appendChild(tr);
+    });
+    t.appendChild(body);
+    return t;
+  }
+
+  // When the secondary status changes, the transitions, times and artifacts are re-read.
+  function refreshDetail(api) {
+    request("GET", apiUrl(api, "")).then(function (job) {
+      document.getElementById("ended").textContent = utc(job.ended);
+      document.getElementById("duration").textContent = duration(job.duration_s);
+      var transitions = document.getElementById("transitions");
+      transitions.textContent = "";
+      transitions.appendChild(table(["Status", "Started", "Ended", "Duration", "Message"],
+        job.transitions.map(function (t) {
+          return [t.status, utc(t.start), t.end ? utc(t.end) : "running", duration(t.duration_s),
+                  t.message || ""];
+        })));
+      var artifacts = document.getElementById("artifacts");
+      var names = Object.keys(job.artifacts);
+      if (names.length) {
+        artifacts.textContent = "";
+        artifacts.appendChild(table(["Artifact", "URI"], names.map(function (k) {
+          return [k, job.artifacts[k]];
+        })));
+      }
+    }).catch(function () { /* the next status change retries */ });
   }
 
   // ---------------------------------------------------------------------- log tail
