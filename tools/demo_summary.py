@@ -65,7 +65,36 @@ def local_home() -> Path:
     return resolve_home()
 
 
+def ui_lines(job_name: str) -> list[str]:
+    """Where the run's training job is in the Airflow UI, and how to start the UI."""
+    from airflow.sdk import conf
+
+    from rl_provider.ui.urls import job_url
+
+    base = conf.get("api", "base_url", fallback="") or (
+        f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
+    )
+    home = _shown(Path(os.environ.get("AIRFLOW_HOME", ".airflow")))
+    return [
+        "",
+        "See the training job (learning curves, log, transitions) in the Airflow UI:",
+        f"  AIRFLOW_HOME={home} RL_PROVIDER_HOME={_shown(local_home())} "
+        "AIRFLOW__CORE__DAGS_FOLDER=dags AIRFLOW__CORE__LOAD_EXAMPLES=False "
+        "PATH=.venv/bin:$PATH airflow standalone",
+        f"  then open {job_url(job_name, base_url=base)}",
+        f"  (user admin; standalone prints the password, also in "
+        f"{home}/simple_auth_manager_passwords.json.generated)",
+    ]
+
+
 def render(run_id: str, state: str, summary: dict[str, Any] | None) -> str:
+    text = _render_run(run_id, state, summary)
+    if summary is not None and summary.get("training_job"):
+        text += "\n" + "\n".join(ui_lines(summary["training_job"]))
+    return text
+
+
+def _render_run(run_id: str, state: str, summary: dict[str, Any] | None) -> str:
     lines = [f"{DAG_ID} run {run_id}: {state}"]
     if summary is None:
         lines.append("  (no summary: the run did not reach its summary task; see the log above)")

@@ -14,10 +14,9 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-__all__ = ["URL_PREFIX", "RLProviderPlugin"]
+from rl_provider.ui.urls import URL_PREFIX
 
-#: Where the pages live in the API server (extra links point here).
-URL_PREFIX = "/rl"
+__all__ = ["RLProviderPlugin"]
 
 _Scope = MutableMapping[str, Any]
 _Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
