@@ -64,5 +64,8 @@ def backend_for(conn_id: str) -> Backend:
         backend = _backends.get(key)
         if backend is None:
             backend = RLHook(conn_id, settings=settings).backend
+            # The connection's previous definition will not be asked for again.
+            for stale in [k for k in _backends if k[0] == conn_id]:
+                del _backends[stale]
             _backends[key] = backend
     return backend

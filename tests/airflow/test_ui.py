@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from rl_provider import RLEstimator
 from rl_provider.backends.local import LocalBackend
 from rl_provider.core.model import wait_for_endpoint
+from tests.airflow.dagkit import start_job
 
 CONN = "rl_ui_test"
 HOSTILE = "<script>alert('x')</script>"
@@ -88,21 +88,8 @@ def world(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     src.mkdir()
     (src / "train.py").write_text(TRAIN)
 
-    def start(name: str, **hyperparameters: Any) -> str:
-        estimator = RLEstimator(
-            entry_point="train.py",
-            source_dir=str(src),
-            toolkit="ray",
-            toolkit_version="2.60.0",
-            framework="pytorch",
-            hyperparameters=hyperparameters,
-            backend=backend,
-        )
-        estimator.fit(job_name=name, wait=False)
-        return name
-
-    done = start("ui-completed", note=HOSTILE)
-    failed = start("ui-failed", fail=True)
+    done = start_job(backend, src, "ui-completed", note=HOSTILE)
+    failed = start_job(backend, src, "ui-failed", fail=True)
     assert _wait_terminal(backend, done) == "Completed"
     assert _wait_terminal(backend, failed) == "Failed"
 
@@ -363,20 +350,10 @@ def test_curve_data_is_every_metric_and_polls_by_cursor(client: Any, world: Loca
 def test_log_tail_follows_a_running_job_by_cursor_then_stop(
     client: Any, world: LocalBackend
 ) -> None:
-    from rl_provider import RLEstimator
-
     src = Path(world.home) / "src-running"
     src.mkdir(exist_ok=True)
     (src / "train.py").write_text(TRAIN)
-    RLEstimator(
-        entry_point="train.py",
-        source_dir=str(src),
-        toolkit="ray",
-        toolkit_version="2.60.0",
-        framework="pytorch",
-        hyperparameters={"sleep": True},
-        backend=world,
-    ).fit(job_name="ui-running", wait=False)
+    start_job(world, src, "ui-running", sleep=True)
     url = "/rl/api/jobs/ui-running/logs"
     deadline = time.monotonic() + 30
     lines: list[str] = []

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from rl_provider import RLEstimator
 from rl_provider.backends.local import LocalBackend
 from tests.airflow.cdp import Browser, chromium_path
+from tests.airflow.dagkit import start_job
 
 pytestmark = pytest.mark.slow
 
@@ -129,19 +129,8 @@ def jobs(
     src = tmp_path_factory.mktemp("browser-src")
     (src / "train.py").write_text(TRAIN)
 
-    def fit(name: str, **hyperparameters: Any) -> None:
-        RLEstimator(
-            entry_point="train.py",
-            source_dir=str(src),
-            toolkit="ray",
-            toolkit_version="2.60.0",
-            framework="pytorch",
-            hyperparameters=hyperparameters,
-            backend=backend,
-        ).fit(job_name=name, wait=False)
-
-    fit("cartpole-curves")
-    fit("cartpole-running", run=True)
+    start_job(backend, src, "cartpole-curves")
+    start_job(backend, src, "cartpole-running", run=True)
     deadline = time.monotonic() + 60
     while not backend.describe_training_job("cartpole-curves").is_terminal:
         assert time.monotonic() < deadline
