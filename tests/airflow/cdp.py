@@ -134,10 +134,17 @@ class Page:
 
 
 class Browser:
-    def __init__(self, process: subprocess.Popen[bytes], profile: str, page: Page) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        profile: str,
+        page: Page,
+        connection: contextlib.ExitStack,
+    ) -> None:
         self.process = process
         self.profile = profile
         self.page = page
+        self.connection = connection
 
     @classmethod
     def launch(cls, executable: str, timeout: float = 30.0) -> Browser:
@@ -166,7 +173,8 @@ class Browser:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
                 targets = json.load(r)
             ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-            page = Page(connect(ws_url, max_size=None, open_timeout=10))
+            connection = contextlib.ExitStack()
+            page = Page(connection.enter_context(connect(ws_url, max_size=None, open_timeout=10)))
             page.send("Page.enable")
             page.send("Runtime.enable")
             page._viewport(*VIEWPORT)  # a desktop viewport, whatever the headless window says
@@ -174,11 +182,11 @@ class Browser:
             _stop_group(process)
             shutil.rmtree(profile, ignore_errors=True)
             raise
-        return cls(process, profile, page)
+        return cls(process, profile, page, connection)
 
     def close(self) -> None:
         with contextlib.suppress(OSError, WebSocketException):
-            self.page.ws.close()
+            self.connection.close()
         _stop_group(self.process)
         shutil.rmtree(self.profile, ignore_errors=True)
 
