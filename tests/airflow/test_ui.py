@@ -11,6 +11,7 @@ import io
 import json
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from rl_provider.backends.local import LocalBackend
 from rl_provider.core.model import wait_for_endpoint
 from tests.airflow.dagkit import start_job
+from tests.airflow.uikit import api_client, bearer, token
 
 CONN = "rl_ui_test"
 HOSTILE = "<script>alert('x')</script>"
@@ -119,33 +121,8 @@ def world(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture(scope="module")
-def client(world: LocalBackend, monkeypatch_module: pytest.MonkeyPatch) -> Any:
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    monkeypatch_module.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "viewer:viewer,op:user")
-    monkeypatch_module.setenv("AIRFLOW__API__BASE_URL", "")
-    monkeypatch_module.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "rl-provider-test-" * 5)
-    app = create_app("core")
-    with TestClient(app, base_url="http://testserver") as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Any:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-def _token(role: str) -> str:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=role, role=role))
-
-
-def _auth(role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {_token(role)}"}
+def client(world: LocalBackend) -> Iterator[Any]:
+    yield from api_client()
 
 
 VIEWER = "viewer"
@@ -202,7 +179,7 @@ def test_every_route_is_listed_here(client: Any) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
-def test_no_route_answers_without_a_token(client: Any, method: str, path: str) -> None:
+def test_no_route_answers_without_atoken(client: Any, method: str, path: str) -> None:
     response = client.request(method, path, params={"conn": CONN}, json={}, follow_redirects=False)
     if method == "GET" and "/api/" not in path:
         # A page sends the browser to Airflow's login, which brings it back after.
@@ -219,7 +196,7 @@ def test_no_route_answers_without_a_token(client: Any, method: str, path: str) -
 
 
 def test_the_cookie_the_airflow_login_sets_is_accepted(client: Any) -> None:
-    client.cookies.set("_token", _token(VIEWER))
+    client.cookies.set("_token", token(VIEWER))
     try:
         response = client.get("/rl/jobs", params={"conn": CONN})
     finally:
@@ -230,29 +207,29 @@ def test_the_cookie_the_airflow_login_sets_is_accepted(client: Any) -> None:
 
 def test_viewers_read_but_cannot_stop_or_invoke(client: Any, world: LocalBackend) -> None:
     assert (
-        client.get("/rl/api/jobs", params={"conn": CONN}, headers=_auth(VIEWER)).status_code == 200
+        client.get("/rl/api/jobs", params={"conn": CONN}, headers=bearer(VIEWER)).status_code == 200
     )
     stop = client.post(
-        "/rl/api/jobs/ui-completed/stop", params={"conn": CONN}, json={}, headers=_auth(VIEWER)
+        "/rl/api/jobs/ui-completed/stop", params={"conn": CONN}, json={}, headers=bearer(VIEWER)
     )
     assert stop.status_code == 403
     invoke = client.post(
         "/rl/api/endpoints/ui-endpoint/invoke",
         params={"conn": CONN},
         json=[1],
-        headers=_auth(VIEWER),
+        headers=bearer(VIEWER),
     )
     assert invoke.status_code == 403
 
 
 def test_a_user_without_a_role_is_refused(client: Any) -> None:
-    response = client.get("/rl/jobs", headers=_auth(""))
+    response = client.get("/rl/jobs", headers=bearer(""))
     assert response.status_code == 403
 
 
 # --------------------------------------------------------------------------------- jobs
 def test_jobs_list_filters_by_status_and_shows_last_metrics(client: Any) -> None:
-    listed = client.get("/rl/api/jobs", params={"conn": CONN}, headers=_auth(VIEWER)).json()
+    listed = client.get("/rl/api/jobs", params={"conn": CONN}, headers=bearer(VIEWER)).json()
     rows = {row["name"]: row for row in listed["jobs"]}
     assert {"ui-completed", "ui-failed"} <= set(rows)
     assert rows["ui-completed"]["metrics"] == {
@@ -262,16 +239,18 @@ def test_jobs_list_filters_by_status_and_shows_last_metrics(client: Any) -> None
     assert rows["ui-completed"]["duration_s"] > 0
 
     failed = client.get(
-        "/rl/api/jobs", params={"conn": CONN, "status": "Failed"}, headers=_auth(VIEWER)
+        "/rl/api/jobs", params={"conn": CONN, "status": "Failed"}, headers=bearer(VIEWER)
     ).json()
     assert [row["name"] for row in failed["jobs"]] == ["ui-failed"]
-    page = client.get("/rl/jobs", params={"conn": CONN, "status": "Failed"}, headers=_auth(VIEWER))
+    page = client.get("/rl/jobs", params={"conn": CONN, "status": "Failed"}, headers=bearer(VIEWER))
     assert page.status_code == 200
     assert "ui-failed" in page.text
     assert "ui-completed" not in page.text
     assert 'option value="Failed" selected' in page.text
 
-    bad = client.get("/rl/api/jobs", params={"conn": CONN, "status": "Done"}, headers=_auth(VIEWER))
+    bad = client.get(
+        "/rl/api/jobs", params={"conn": CONN, "status": "Done"}, headers=bearer(VIEWER)
+    )
     assert bad.status_code == 400
     assert "InProgress" in bad.json()["detail"]
 
@@ -279,7 +258,7 @@ def test_jobs_list_filters_by_status_and_shows_last_metrics(client: Any) -> None
 def test_job_page_shows_transitions_hyperparameters_artifacts(
     client: Any, world: LocalBackend
 ) -> None:
-    page = client.get("/rl/jobs/ui-completed", params={"conn": CONN}, headers=_auth(VIEWER))
+    page = client.get("/rl/jobs/ui-completed", params={"conn": CONN}, headers=bearer(VIEWER))
     assert page.status_code == 200
     text = page.text
     for status in ("Starting", "Downloading", "Training", "Uploading", "Completed"):
@@ -293,7 +272,7 @@ def test_job_page_shows_transitions_hyperparameters_artifacts(
     assert "&lt;script&gt;alert(" in text
 
     detail = client.get(
-        "/rl/api/jobs/ui-completed", params={"conn": CONN}, headers=_auth(VIEWER)
+        "/rl/api/jobs/ui-completed", params={"conn": CONN}, headers=bearer(VIEWER)
     ).json()
     durations = [t["duration_s"] for t in detail["transitions"]]
     assert all(d is not None and d >= 0 for d in durations)
@@ -304,33 +283,33 @@ def test_job_page_shows_transitions_hyperparameters_artifacts(
 
 
 def test_failure_reason_and_hostile_log_lines_are_data(client: Any) -> None:
-    page = client.get("/rl/jobs/ui-failed", params={"conn": CONN}, headers=_auth(VIEWER))
+    page = client.get("/rl/jobs/ui-failed", params={"conn": CONN}, headers=bearer(VIEWER))
     assert page.status_code == 200
     assert HOSTILE not in page.text
     assert (
         "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page.text
     )  # FailureReason, escaped
-    logs = client.get("/rl/api/jobs/ui-failed/logs", params={"conn": CONN}, headers=_auth(VIEWER))
+    logs = client.get("/rl/api/jobs/ui-failed/logs", params={"conn": CONN}, headers=bearer(VIEWER))
     assert HOSTILE in logs.json()["lines"]  # JSON data; the page's script shows it as text
     assert logs.headers["content-type"] == "application/json"
 
 
 def test_hostile_job_name_in_the_url_is_escaped(client: Any) -> None:
     hostile = "<img src=x onerror=alert(1)>"
-    response = client.get(f"/rl/jobs/{hostile}", params={"conn": CONN}, headers=_auth(VIEWER))
+    response = client.get(f"/rl/jobs/{hostile}", params={"conn": CONN}, headers=bearer(VIEWER))
     assert response.status_code in (400, 404)
     assert response.headers["content-type"].startswith("text/html")
     assert hostile not in response.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
     # The connection id is user text too.
-    response = client.get("/rl/jobs", params={"conn": hostile}, headers=_auth(VIEWER))
+    response = client.get("/rl/jobs", params={"conn": hostile}, headers=bearer(VIEWER))
     assert response.status_code == 400
     assert hostile not in response.text
 
 
 def test_curve_data_is_every_metric_and_polls_by_cursor(client: Any, world: LocalBackend) -> None:
     url = "/rl/api/jobs/ui-completed/metrics"
-    first = client.get(url, params={"conn": CONN}, headers=_auth(VIEWER)).json()
+    first = client.get(url, params={"conn": CONN}, headers=bearer(VIEWER)).json()
     expected = world.metrics("ui-completed")
     assert set(first["series"]) == {"episode_reward_mean", "episode_reward_max"}
     for metric, points in expected.items():
@@ -340,10 +319,10 @@ def test_curve_data_is_every_metric_and_polls_by_cursor(client: Any, world: Loca
     assert first["terminal"] is True
     # Asking with the cursor returns only what is new: nothing, for a finished job.
     again = client.get(
-        url, params={"conn": CONN, "since": json.dumps(first["cursor"])}, headers=_auth(VIEWER)
+        url, params={"conn": CONN, "since": json.dumps(first["cursor"])}, headers=bearer(VIEWER)
     ).json()
     assert again["series"] == {"episode_reward_max": [], "episode_reward_mean": []}
-    bad = client.get(url, params={"conn": CONN, "since": "[1]"}, headers=_auth(VIEWER))
+    bad = client.get(url, params={"conn": CONN, "since": "[1]"}, headers=bearer(VIEWER))
     assert bad.status_code == 400
 
 
@@ -360,7 +339,7 @@ def test_log_tail_follows_a_running_job_by_cursor_then_stop(
     cursor = None
     while time.monotonic() < deadline and not any(line.startswith("tick 3") for line in lines):
         params = {"conn": CONN} if cursor is None else {"conn": CONN, "cursor": cursor}
-        page = client.get(url, params=params, headers=_auth(VIEWER)).json()
+        page = client.get(url, params=params, headers=bearer(VIEWER)).json()
         assert page["status"] == "InProgress"
         lines += page["lines"]
         cursor = page["cursor"]
@@ -372,7 +351,7 @@ def test_log_tail_follows_a_running_job_by_cursor_then_stop(
 
     stop_url = "/rl/api/jobs/ui-running/stop"
     # CSRF: the session cookie alone is not enough without this origin, nor a form post.
-    client.cookies.set("_token", _token(USER))
+    client.cookies.set("_token", token(USER))
     try:
         assert client.post(stop_url, params={"conn": CONN}, json={}).status_code == 403
         evil = {"Origin": "http://evil.example"}
@@ -399,26 +378,26 @@ def test_log_tail_follows_a_running_job_by_cursor_then_stop(
 
 # ----------------------------------------------------------------------- models, endpoints
 def test_model_pages_link_the_training_job(client: Any) -> None:
-    listed = client.get("/rl/api/models", params={"conn": CONN}, headers=_auth(VIEWER)).json()
+    listed = client.get("/rl/api/models", params={"conn": CONN}, headers=bearer(VIEWER)).json()
     assert [m["name"] for m in listed["models"]] == ["ui-model"]
     detail = client.get(
-        "/rl/api/models/ui-model", params={"conn": CONN}, headers=_auth(VIEWER)
+        "/rl/api/models/ui-model", params={"conn": CONN}, headers=bearer(VIEWER)
     ).json()
     assert detail["training_job"] == "ui-completed"
-    page = client.get("/rl/models/ui-model", params={"conn": CONN}, headers=_auth(VIEWER)).text
+    page = client.get("/rl/models/ui-model", params={"conn": CONN}, headers=bearer(VIEWER)).text
     assert 'href="/rl/jobs/ui-completed?conn=rl_ui_test"' in page
 
 
 def test_endpoint_page_and_invoke(client: Any) -> None:
     detail = client.get(
-        "/rl/api/endpoints/ui-endpoint", params={"conn": CONN}, headers=_auth(VIEWER)
+        "/rl/api/endpoints/ui-endpoint", params={"conn": CONN}, headers=bearer(VIEWER)
     ).json()
     assert detail["status"] == "InService"
     (variant,) = detail["variants"]
     assert variant["model"] == "ui-model"
     assert variant["training_job"] == "ui-completed"
     page = client.get(
-        "/rl/endpoints/ui-endpoint", params={"conn": CONN}, headers=_auth(VIEWER)
+        "/rl/endpoints/ui-endpoint", params={"conn": CONN}, headers=bearer(VIEWER)
     ).text
     assert 'href="/rl/jobs/ui-completed?conn=rl_ui_test"' in page
     assert 'id="invoke-send"' in page
@@ -427,7 +406,7 @@ def test_endpoint_page_and_invoke(client: Any) -> None:
         "/rl/api/endpoints/ui-endpoint/invoke",
         params={"conn": CONN},
         json={"obs": [1, 2]},
-        headers=_auth(USER),
+        headers=bearer(USER),
     )
     assert answer.status_code == 200, answer.text
     assert json.loads(answer.json()["body"]) == {"policy": "trained", "echo": {"obs": [1, 2]}}
@@ -435,18 +414,18 @@ def test_endpoint_page_and_invoke(client: Any) -> None:
         "/rl/api/endpoints/ui-endpoint/invoke",
         params={"conn": CONN},
         content=b"{nope",
-        headers={**_auth(USER), "Content-Type": "application/json"},
+        headers={**bearer(USER), "Content-Type": "application/json"},
     )
     assert not_json.status_code == 400
 
 
 def test_connection_choice(client: Any) -> None:
-    listed = client.get("/rl/api/connections", headers=_auth(VIEWER)).json()["connections"]
+    listed = client.get("/rl/api/connections", headers=bearer(VIEWER)).json()["connections"]
     assert listed[0] == "rl_default"
     assert CONN in listed
-    page = client.get("/rl/jobs", params={"conn": CONN}, headers=_auth(VIEWER)).text
+    page = client.get("/rl/jobs", params={"conn": CONN}, headers=bearer(VIEWER)).text
     assert f'<option value="{CONN}" selected>' in page
-    missing = client.get("/rl/api/jobs", params={"conn": "nope"}, headers=_auth(VIEWER))
+    missing = client.get("/rl/api/jobs", params={"conn": "nope"}, headers=bearer(VIEWER))
     assert missing.status_code == 400
     assert "does not exist" in missing.json()["detail"]
 
