@@ -7,9 +7,7 @@ reason, one still running (for Stop), plus an endpoint serving the completed job
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,19 +16,11 @@ from typing import Any
 import pytest
 
 from rl_provider.backends.local import LocalBackend
-from rl_provider.core.model import wait_for_endpoint
 from tests.airflow.dagkit import start_job
-from tests.airflow.uikit import api_client, bearer, token
+from tests.airflow.uikit import api_client, bearer, serve_job, token
 
 CONN = "rl_ui_test"
 HOSTILE = "<script>alert('x')</script>"
-ECHO_HANDLER = """
-def model_fn(model_dir):
-    return open(model_dir + "/policy.txt").read()
-
-def predict_fn(data, model):
-    return {"policy": model, "echo": data}
-"""
 TRAIN = f"""
 import sys, time
 print("start", flush=True)
@@ -46,16 +36,6 @@ if "--sleep" in sys.argv:
 import os
 open(os.path.join(os.environ["SM_MODEL_DIR"], "policy.txt"), "w").write("trained")
 """
-
-
-def _tarball(path: Path, files: dict[str, str]) -> str:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, content in files.items():
-            data = content.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path.as_uri()
 
 
 def _wait_terminal(backend: LocalBackend, name: str, timeout: float = 60) -> str:
@@ -95,24 +75,7 @@ def world(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     assert _wait_terminal(backend, done) == "Completed"
     assert _wait_terminal(backend, failed) == "Failed"
 
-    job = backend.describe_training_job(done)
-    code = _tarball(root / "code.tar.gz", {"echo.py": ECHO_HANDLER})
-    backend.create_model(
-        ModelName="ui-model",
-        PrimaryContainer={
-            "Image": "rl-provider/handler-test:1",
-            "ModelDataUrl": job.model_artifacts,
-            "Environment": {"SAGEMAKER_PROGRAM": "echo.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
-        },
-    )
-    backend.create_endpoint_config(
-        EndpointConfigName="ui-config",
-        ProductionVariants=[
-            {"ModelName": "ui-model", "InitialInstanceCount": 1, "InstanceType": "local"}
-        ],
-    )
-    backend.create_endpoint(EndpointName="ui-endpoint", EndpointConfigName="ui-config")
-    wait_for_endpoint(backend, "ui-endpoint", timeout=120)
+    serve_job(backend, done, root, model="ui-model", endpoint="ui-endpoint")
     yield backend
     for summary in backend.list_training_jobs()["TrainingJobSummaries"]:
         if summary["TrainingJobStatus"] == "InProgress":

@@ -27,6 +27,7 @@ import pytest
 from rl_provider.backends.local import LocalBackend
 from tests.airflow.cdp import Browser, chromium_path
 from tests.airflow.dagkit import start_job
+from tests.airflow.uikit import serve_job
 
 pytestmark = pytest.mark.slow
 
@@ -136,9 +137,11 @@ def jobs(
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert backend.describe_training_job("cartpole-curves").training_job_status.value == "Completed"
+    serve_job(backend, "cartpole-curves", src, model="cartpole-model", endpoint="cartpole")
     yield backend
     if not backend.describe_training_job("cartpole-running").is_terminal:
         backend.stop_training_job("cartpole-running")
+    backend.delete_endpoint("cartpole")
 
 
 @pytest.fixture(scope="module")
@@ -171,10 +174,21 @@ def test_login_jobs_curves_log_follow_and_stop(
     page.type_into("input[name=username]", "admin")
     page.type_into("input[name=password]", PASSWORD)
     page.evaluate("document.querySelector('button[type=submit]').click()")
-    page.wait_for(
-        "location.pathname === '/rl/jobs' && document.querySelector('table.jobs') !== null", 30
-    )
+    page.wait_for("location.pathname === '/rl/jobs' && document.body.dataset.ready", 30)
 
+    # The status filter (a select that submits itself) keeps only the completed job.
+    page.evaluate(
+        "const s = document.querySelector('select[name=status]'); s.value = 'Completed'; "
+        "s.dispatchEvent(new Event('change'))"
+    )
+    page.wait_for("location.search.includes('status=Completed')", 15)
+    page.wait_for("document.body.dataset.ready", 15)
+    completed = page.evaluate(
+        "[...document.querySelectorAll('table.jobs td:first-child a')].map(a => a.textContent)"
+    )
+    assert completed == ["cartpole-curves"]
+    page.goto(f"{base}/rl/jobs")
+    page.wait_for("document.body.dataset.ready", 15)
     names = page.evaluate(
         "[...document.querySelectorAll('table.jobs td:first-child a')].map(a => a.textContent)"
     )
@@ -236,3 +250,16 @@ def test_login_jobs_curves_log_follow_and_stop(
     assert "Stopping" in transitions
     assert jobs.describe_training_job("cartpole-running").training_job_status.value == "Stopped"
     page.screenshot(shots / "stopped.png")
+
+    # The endpoint page: its model's training job, and the invoke box's answer.
+    page.goto(f"{base}/rl/endpoints/cartpole?conn=rl_default")
+    page.wait_for("document.body.dataset.ready", 15)
+    linked = page.evaluate("[...document.querySelectorAll('table a')].map(a => a.textContent)")
+    assert "cartpole-curves" in linked
+    page.evaluate(
+        "document.querySelector('#invoke-body').value = JSON.stringify({observation: [1, 2]});"
+        "document.querySelector('#invoke-send').click()"
+    )
+    answer = page.wait_for("document.querySelector('#invoke-answer').textContent", 20)
+    assert json.loads(answer) == {"policy": "ok", "echo": {"observation": [1, 2]}}
+    page.screenshot(shots / "endpoint.png")

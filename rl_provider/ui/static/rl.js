@@ -347,5 +347,6 @@
     }
     var invoke = document.getElementById("invoke");
     if (invoke) invokeBox(invoke);
+    document.body.setAttribute("data-ready", "true");  // for tests: handlers are attached
   });
 })();
