@@ -1,6 +1,7 @@
 """Endpoint latency: the CartPole policy behind a local endpoint vs the same policy in-process.
 
     .venv/bin/python bench/endpoint_latency.py [--requests 3000] [--model-data file://...]
+        [--cpu-requests 2000] [--rounds 20]
 
 Without ``--model-data`` it trains the policy first (one tiny PPO iteration of
 ``dags/cartpole/train.py`` through ``RLEstimator.fit()`` on a throwaway local home), then deploys it
@@ -11,7 +12,17 @@ with the built-in RLlib handler and measures, in this one run:
 - 8 clients: 8 threads, each with its own keep-alive connection, without pause.
 
 It prints p50/p99 latency and requests/s for each, and the ratios to in-process. Targets on these
-2 cores: p50 <= 2 ms, >= 1,000 requests/s. Everything it starts is deleted before it exits.
+2 cores: p50 <= 2 ms, >= 1,000 requests/s.
+
+Then the server's own cost against a floor: a raw asyncio server (another process, this file with
+``--floor-server``) running the same ``InferenceHandler`` on the same policy with the least HTTP/1.1
+a keep-alive client needs (find the blank line, read Content-Length, one write per response; no
+limits, no validation). One client in this process sends the same request over one keep-alive
+connection to each, in alternating rounds; the server CPU per request is the server process's
+CPU time over the round (``/proc/<pid>/task/*/schedstat``, ns precision) divided by its
+requests; medians of the rounds. Target (issue 11): ours <= 1.3x the floor.
+
+Everything it starts is deleted before it exits.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 OBSERVATION = [0.01, -0.2, 0.03, 0.25]
@@ -139,11 +151,161 @@ def over_http(
     return row
 
 
+def floor_server(model_dir: str, code_dir: str) -> int:
+    """The floor: the same handler behind the least HTTP/1.1 that serves a keep-alive client."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the endpoint server does
+    import asyncio
+
+    from rl_provider.serving.handler import InferenceHandler, InvocationError
+    from rl_provider.serving.server import bind_loopback
+
+    try:  # the event loop our server uses, so that the ratio measures the HTTP layer alone
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+
+    handler = InferenceHandler.load(Path(model_dir), Path(code_dir), "rllib.py")
+
+    class Floor(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = cast(asyncio.Transport, transport)
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            buffer = self.buffer + data if self.buffer else data
+            out = []
+            while (end := buffer.find(b"\r\n\r\n")) >= 0:
+                lines = buffer[:end].split(b"\r\n")
+                fields = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    fields[name.strip().lower()] = value.strip()
+                length = int(fields.get(b"content-length", b"0"))
+                if len(buffer) < end + 4 + length:
+                    break
+                body = buffer[end + 4 : end + 4 + length]
+                buffer = buffer[end + 4 + length :]
+                status, produced = 200, b"application/json"
+                try:
+                    payload, kind = handler.invoke(
+                        body,
+                        fields.get(b"content-type", b"").decode("latin-1"),
+                        fields.get(b"accept", b"").decode("latin-1"),
+                    )
+                    produced = kind.encode()
+                except InvocationError as err:
+                    status, payload = err.status_code, err.message.encode()
+                out.append(
+                    b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s"
+                    % (status, produced, len(payload), payload)
+                )
+            self.buffer = buffer
+            if out:
+                self.transport.write(b"".join(out))
+
+    sock = bind_loopback()
+    print(sock.getsockname()[1], flush=True)
+
+    async def run() -> None:
+        server = await asyncio.get_running_loop().create_server(Floor, sock=sock)
+        await server.serve_forever()
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run())
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of all the process's threads so far, in ns precision from ``schedstat`` (the
+    clock-tick counts of ``/proc/<pid>/stat`` are 10 ms coarse), else from ``stat``."""
+    try:
+        total = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+
+
+def cpu_per_request(pid: int, port: int, requests: int) -> float:
+    """Server CPU microseconds per request: one keep-alive client sends ``requests`` requests."""
+    from rl_provider.serving.client import ServerConnection
+
+    connection = ServerConnection(port)
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    try:
+        for _ in range(100):  # warm-up: connection, caches
+            connection.request("POST", "/invocations", BODY, headers)
+        before = cpu_seconds(pid)
+        for _ in range(requests):
+            status, _, answer = connection.request("POST", "/invocations", BODY, headers)
+            if status != 200 or b"action" not in answer:
+                raise RuntimeError(f"unexpected answer {status} {answer!r}")
+        after = cpu_seconds(pid)
+    finally:
+        connection.close()
+    return (after - before) / requests * 1e6
+
+
+def against_floor(
+    backend: object, endpoint: str, model_data: str, code: Path, scratch: Path, args: Any
+) -> tuple[list[float], list[float]]:
+    """Server CPU per request of our endpoint server and of the floor, in alternating rounds."""
+    import signal
+    import subprocess
+
+    from rl_provider.backends.local import LocalBackend
+    from rl_provider.backends.local.transfer import file_path
+
+    assert isinstance(backend, LocalBackend)
+    description = backend.describe_endpoint(endpoint)
+    ours = (int(description.extra["ServerPid"]), int(description.extra["Url"].rsplit(":", 1)[1]))
+    model_dir, code_dir = scratch / "floor" / "model", scratch / "floor" / "code"
+    for archive, target in ((file_path(model_data), model_dir), (code, code_dir)):
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    floor = subprocess.Popen(
+        [sys.executable, __file__, "--floor-server", str(model_dir), str(code_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, stopped as one below
+    )
+    try:
+        assert floor.stdout is not None
+        port = int(floor.stdout.readline())
+        mine: list[float] = []
+        theirs: list[float] = []
+        for round_ in range(args.rounds):
+            # ABBA order, so that a machine getting busier or quieter favours neither server.
+            if round_ % 2 == 0:
+                mine.append(cpu_per_request(ours[0], ours[1], args.cpu_requests))
+                theirs.append(cpu_per_request(floor.pid, port, args.cpu_requests))
+            else:
+                theirs.append(cpu_per_request(floor.pid, port, args.cpu_requests))
+                mine.append(cpu_per_request(ours[0], ours[1], args.cpu_requests))
+        return mine, theirs
+    finally:
+        os.killpg(floor.pid, signal.SIGTERM)
+        floor.wait(timeout=30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per measurement")
     parser.add_argument("--model-data", help="a model.tar.gz URI (default: train one)")
+    parser.add_argument(
+        "--cpu-requests", type=int, default=2000, help="requests per round against the floor"
+    )
+    parser.add_argument("--rounds", type=int, default=20, help="rounds against the floor")
+    parser.add_argument("--floor-server", nargs=2, metavar=("MODEL_DIR", "CODE_DIR"))
     args = parser.parse_args()
+    if args.floor_server:
+        return floor_server(*args.floor_server)
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 
     from rl_provider.backends.local import LocalBackend
@@ -181,6 +343,7 @@ def main() -> int:
                 over_http(backend, "bench", 1, args.requests),
                 over_http(backend, "bench", 8, args.requests),
             ]
+            mine, theirs = against_floor(backend, "bench", model_data, code, scratch, args)
         finally:
             backend.delete_endpoint("bench")
 
@@ -210,6 +373,18 @@ def main() -> int:
     )
     print(
         f"in-process / 8-client throughput ratio: {float(base['rps']) / float(eight['rps']):.1f}x"
+    )
+    ratio = statistics.median(mine) / statistics.median(theirs)
+    paired = statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
+    print(
+        f"server CPU us/request, 1 keep-alive client, {args.rounds} alternating rounds of "
+        f"{args.cpu_requests} requests: ours median {statistics.median(mine):.1f} "
+        f"(min {min(mine):.1f}, max {max(mine):.1f}); raw asyncio floor median "
+        f"{statistics.median(theirs):.1f} (min {min(theirs):.1f}, max {max(theirs):.1f})"
+    )
+    print(
+        f"ours / floor: {ratio:.2f}x (median of the rounds' ratios {paired:.2f}x); "
+        f"target <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'}"
     )
     return 0
 

@@ -2,9 +2,10 @@
 
 preflight (role, bucket, region, images: refused before anything is created) -> train PPO on
 SageMaker instances -> evaluate the new greedy policy and the endpoint's current one -> deploy
-only if the new one reaches ``threshold`` AND beats the current one -> create the model (PyTorch
-inference image, built-in RLlib handler + ``requirements.txt`` repacked into ``model.tar.gz``)
--> create or update the endpoint (SageMaker's blue/green) -> smoke-test it.
+only if the new one reaches ``threshold`` AND beats the current one -> create the model with
+``RLCreateModelOperator`` (PyTorch inference image; the built-in RLlib handler and a
+``requirements.txt`` are repacked into ``model.tar.gz`` under ``code/`` by ``RLModel``) -> create
+or update the endpoint (SageMaker's blue/green) -> smoke-test it.
 
 Set up (README "Running on AWS"): an ``aws`` connection, and an ``rl`` connection
 ``rl_sagemaker`` with extras ``{"backend": "sagemaker", "aws_conn_id": "aws_default",
@@ -26,7 +27,9 @@ from airflow.sdk import DAG, Param, TriggerRule, task
 from cartpole.pipeline import CODE_DIR, evaluate_model, ray_version, served_model, should_deploy
 
 from rl_provider import RLEstimator
+from rl_provider.core.model import BUILTIN_RLLIB_ENTRY_POINT
 from rl_provider.operators.deploy import RLDeployOperator
+from rl_provider.operators.model import RLCreateModelOperator
 from rl_provider.operators.train import RLTrainOperator, model_asset
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,8 @@ def _evaluate_s3(model_data: str, episodes: int) -> dict[str, Any]:
 @task
 def preflight(params: dict[str, Any]) -> dict[str, Any]:
     """Everything that would fail on AWS minutes later, checked before anything is created."""
+    from rl_provider.core import images
+    from rl_provider.core.toolkits import RAY_SERVING_PYTORCH_VERSION
     from rl_provider.exceptions import RLConfigError
 
     backend = _backend()
@@ -92,7 +97,20 @@ def preflight(params: dict[str, Any]) -> dict[str, Any]:
     bucket = params["bucket"] or backend.bucket
     backend.ensure_bucket(bucket)  # the default bucket is created; another one must exist
     backend.client("s3").head_bucket(Bucket=bucket)
-    return {"region": backend.region, "bucket": bucket, "account": backend.account}
+    # The serving image: the param, else SageMaker's PyTorch inference image for the instance.
+    serving_image = params["serving_image_uri"] or images.retrieve(
+        "pytorch",
+        backend.region,
+        RAY_SERVING_PYTORCH_VERSION,
+        params["deploy_instance_type"],
+        scope="inference",
+    )
+    return {
+        "region": backend.region,
+        "bucket": bucket,
+        "account": backend.account,
+        "serving_image": serving_image,
+    }
 
 
 @task
@@ -112,50 +130,6 @@ def evaluate_current_policy(params: dict[str, Any]) -> dict[str, Any]:
         return {**served, "mean": None}
     # The served archive is the repacked one (model + code/); the policy files are the same.
     return {**served, **_evaluate_s3(served["model_data"], int(params["episodes"]))}
-
-
-@task
-def create_model(training: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """A PyTorch-serving model with the built-in RLlib handler and ray[rllib] requirements.
-
-    The handler and ``requirements.txt`` go into ``model.tar.gz`` under ``code/`` (where the
-    PyTorch inference image looks), as SDK v2 repacks framework models.
-    """
-    import tempfile
-
-    from rl_provider.core import images
-    from rl_provider.core.model import RLLIB_HANDLER
-    from rl_provider.core.naming import name_from_base
-
-    backend = _backend()
-    job = training["Training"]
-    name = name_from_base("cartpole-ppo")
-    image = params["serving_image_uri"] or images.retrieve(
-        "pytorch", backend.region, "2.6.0", params["deploy_instance_type"], scope="inference"
-    )
-    with tempfile.TemporaryDirectory(prefix="rl-sagemaker-code-") as tmp:
-        code = Path(tmp)
-        (code / "rllib.py").write_bytes(RLLIB_HANDLER.read_bytes())
-        (code / "requirements.txt").write_text(f"ray[rllib]=={ray_version()}\ngymnasium\n")
-        bucket = params["bucket"] or backend.bucket
-        model_data = backend.repack_model(
-            job["ModelArtifacts"]["S3ModelArtifacts"], code, f"s3://{bucket}/{name}/model.tar.gz"
-        )
-    backend.create_model(
-        ModelName=name,
-        ExecutionRoleArn=params["role"],
-        PrimaryContainer={
-            "Image": image,
-            "ModelDataUrl": model_data,
-            "Environment": {
-                "SAGEMAKER_PROGRAM": "rllib.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                "SAGEMAKER_REGION": str(backend.region),
-            },
-        },
-    )
-    return {"model_name": name, "model_data": model_data, "image": image}
 
 
 @task
@@ -232,10 +206,19 @@ with DAG(
     new = evaluate_new_policy(train.output)
     current = evaluate_current_policy()
     gate = should_deploy(new, current)
-    model = create_model(train.output)
+    # The model step is the provider's: RLModel repacks the built-in RLlib handler (+ Ray
+    # requirements) into model.tar.gz under code/ for the PyTorch inference image.
+    model = RLCreateModelOperator(
+        task_id="create_model",
+        training_job_name=train.output["job_name"],
+        entry_point=BUILTIN_RLLIB_ENTRY_POINT,
+        image_uri="{{ ti.xcom_pull(task_ids='preflight')['serving_image'] }}",
+        instance_type="{{ params.deploy_instance_type }}",
+        conn_id=CONN_ID,
+    )
     deploy = RLDeployOperator(
         task_id="deploy",
-        model_name=model["model_name"],
+        model_name=model.output["model_name"],
         endpoint_name="{{ params.endpoint_name }}",
         instance_type="{{ params.deploy_instance_type }}",
         conn_id=CONN_ID,

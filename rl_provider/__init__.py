@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "SecondaryStatus": "rl_provider.core.enums",
     "EndpointStatus": "rl_provider.core.enums",
     "TrainingInput": "rl_provider.core.inputs",
+    "FileSystemInput": "rl_provider.core.inputs",
     "TrainingJobDescription": "rl_provider.core.jobs",
     "ModelDescription": "rl_provider.core.jobs",
     "EndpointDescription": "rl_provider.core.jobs",
@@ -30,6 +31,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "EndpointDescription",
     "EndpointStatus",
+    "FileSystemInput",
     "ModelDescription",
     "RLEstimator",
     "RLFramework",
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
         TrainingJobStatus,
     )
     from rl_provider.core.estimator import RLEstimator, TrainingJob
-    from rl_provider.core.inputs import TrainingInput
+    from rl_provider.core.inputs import FileSystemInput, TrainingInput
     from rl_provider.core.jobs import (
         EndpointDescription,
         ModelDescription,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ class InMemoryBackend:
         shutil.copyfile(archive, copy)
         self.uploads[uri] = copy
         return uri
+
+    def validate_training_request(self, request: Mapping[str, Any]) -> None:
+        """Accepts every request: this fake records what it is sent."""
 
     def add_job(self, api: dict[str, Any]) -> TrainingJobDescription:
         now = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)

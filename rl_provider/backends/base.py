@@ -7,6 +7,7 @@ way a boto3 client takes the same dict. Descriptions come back as the typed clas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +33,10 @@ class TrainingBackend(Protocol):
 
     def upload_code(self, archive: Path, uri: str) -> str: ...
 
+    def validate_training_request(self, request: Mapping[str, Any]) -> None:
+        """Raise what ``create_training_job`` would refuse, before anything is uploaded."""
+        ...
+
     def create_training_job(self, **request: Any) -> dict[str, Any]: ...
 
     def describe_training_job(self, name: str) -> TrainingJobDescription: ...
@@ -46,6 +51,11 @@ class TrainingBackend(Protocol):
 @runtime_checkable
 class Backend(TrainingBackend, Protocol):
     """The whole contract: training, models and endpoints."""
+
+    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
+        """``model_data`` with ``code`` (directory, ``sourcedir.tar.gz`` or its URI) as
+        ``code/``, written to ``uri`` (the SDK's model repacking)."""
+        ...
 
     def create_model(self, **request: Any) -> dict[str, Any]: ...
 

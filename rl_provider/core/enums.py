@@ -106,6 +106,24 @@ class SecondaryStatus(StrEnum):
     def is_failure(self) -> bool:
         return self.is_terminal() and self is not SecondaryStatus.COMPLETED
 
+    def progress(self) -> int:
+        """Where the status sits in a job's life; a job's secondary status never moves to a
+        lower one (a stop accepted during Downloading must not be followed by Training)."""
+        if self.is_terminal():
+            return 5
+        order = {
+            SecondaryStatus.STARTING: 0,
+            SecondaryStatus.PENDING: 0,
+            SecondaryStatus.LAUNCHING_ML_INSTANCES: 0,
+            SecondaryStatus.PREPARING_TRAINING_STACK: 0,
+            SecondaryStatus.DOWNLOADING: 1,
+            SecondaryStatus.DOWNLOADING_TRAINING_IMAGE: 1,
+            SecondaryStatus.STOPPING: 3,
+            SecondaryStatus.UPLOADING: 4,
+        }
+        # Training and the spot/warm-pool states (Interrupted, Restarting, Updating) sit at 2.
+        return order.get(self, 2)
+
 
 class EndpointStatus(StrEnum):
     """``EndpointStatus`` of DescribeEndpoint."""

@@ -19,10 +19,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rl_provider.core import hyperparameters as hp
 from rl_provider.core import images, toolkits
 from rl_provider.core.enums import RLFramework, RLToolkit
-from rl_provider.core.inputs import input_data_config
+from rl_provider.core.inputs import input_data_config, input_mode_override, to_uri
 from rl_provider.core.metrics import default_metric_definitions, validate_definitions
-from rl_provider.core.naming import base_name_from_image, name_from_base, validate_name
+from rl_provider.core.naming import (
+    base_from_name,
+    base_name_from_image,
+    name_from_base,
+    validate_name,
+)
 from rl_provider.core.packaging import build_sourcedir
+from rl_provider.core.training_options import (
+    CODE_CHANNEL_NAME,
+    ISOLATED_SUBMIT_DIRECTORY,
+    REFUSED_ARGUMENTS,
+    TrainingOptions,
+)
 from rl_provider.exceptions import (
     BackendError,
     ImageNotFoundError,
@@ -78,6 +89,46 @@ def default_backend(instance_type: str) -> TrainingBackend:
     return backend
 
 
+def backend_for_session(session: object) -> TrainingBackend:
+    """The backend an SDK v2 ``sagemaker_session`` stands for (duck-typed, the SDK is never
+    imported): a ``sagemaker.local.LocalSession`` (``local_mode`` true) is the local backend; a
+    ``sagemaker.session.Session`` (``boto_session``, ``sagemaker_client``) is SageMaker with that
+    session's boto3 clients, region and default bucket.
+    """
+    if getattr(session, "local_mode", False):
+        local: TrainingBackend = importlib.import_module(
+            "rl_provider.backends.local"
+        ).LocalBackend()
+        return local
+    boto_session = getattr(session, "boto_session", None)
+    sagemaker_client = getattr(session, "sagemaker_client", None)
+    if boto_session is None or sagemaker_client is None or not hasattr(session, "default_bucket"):
+        raise RLConfigError(
+            f"sagemaker_session={session!r} is neither a sagemaker.session.Session (boto_session, "
+            "sagemaker_client, default_bucket()) nor a sagemaker.local.LocalSession: pass one of "
+            "those, or backend= (LocalBackend / SageMakerBackend)."
+        )
+    clients = {"sagemaker": sagemaker_client}
+    runtime = getattr(session, "sagemaker_runtime_client", None)
+    if runtime is not None:
+        clients["sagemaker-runtime"] = runtime
+
+    def factory(service: str) -> Any:
+        return clients[service] if service in clients else boto_session.client(service)
+
+    module = importlib.import_module("rl_provider.backends.sagemaker")
+    # The SDK keeps a configured default bucket here; otherwise both use sagemaker-<region>-<acct>.
+    bucket = getattr(session, "_default_bucket_name_override", None) or getattr(
+        session, "_default_bucket", None
+    )
+    backend: TrainingBackend = module.SageMakerBackend(
+        client_factory=factory,
+        region_name=getattr(session, "boto_region_name", None) or boto_session.region_name,
+        bucket=bucket if isinstance(bucket, str) and bucket else None,
+    )
+    return backend
+
+
 class TrainingJob:
     """A handle on one training job: describe, follow its logs, wait, stop."""
 
@@ -129,9 +180,17 @@ class TrainingJob:
 class RLEstimator:
     """Train a custom RL entry point with a toolkit (Ray RLlib, Coach) and deploy the policy.
 
-    Accepts ``sagemaker.rl.RLEstimator``'s arguments (``image_name`` as an alias of
-    ``image_uri``); toolkit and framework may be enums or their strings.
+    Accepts every keyword argument of SDK v2.257.7's ``sagemaker.rl.RLEstimator`` (its own,
+    ``Framework``'s and ``EstimatorBase``'s; ``image_name`` as an alias of ``image_uri``): each is
+    sent as the SDK sends it (``rl_provider.core.training_options``) or refused with an
+    ``RLConfigError`` naming it. ``sagemaker_session`` picks the backend (``backend_for_session``).
+    Toolkit and framework may be enums or their strings.
     """
+
+    # sagemaker.rl.RLEstimator's class constants (SDK v2.257.7).
+    COACH_LATEST_VERSION_TF: ClassVar[str] = "0.11.1"
+    COACH_LATEST_VERSION_MXNET: ClassVar[str] = "0.11.0"
+    RAY_LATEST_VERSION: ClassVar[str] = "1.6.0"
 
     # Airflow renders these as nested template fields when the estimator is an operator argument
     # (the Amazon provider templates its whole config dict; image and instance type included).
@@ -182,7 +241,79 @@ class RLEstimator:
         container_log_level: int = logging.INFO,
         input_mode: str = "File",
         backend: TrainingBackend | None = None,
+        sagemaker_session: object = None,
+        framework_version: str | None = None,
+        py_version: str | None = None,
+        keep_alive_period_in_seconds: int | None = None,
+        volume_kms_key: str | None = None,
+        output_kms_key: str | None = None,
+        model_uri: str | None = None,
+        model_channel_name: str = "model",
+        encrypt_inter_container_traffic: bool | None = None,
+        rules: Sequence[Any] | None = None,
+        debugger_hook_config: Any = None,
+        tensorboard_output_config: Any = None,
+        enable_sagemaker_metrics: bool | None = None,
+        enable_network_isolation: bool | None = None,
+        profiler_config: Any = None,
+        disable_profiler: bool | None = None,
+        max_retry_attempts: int | None = None,
+        git_config: Mapping[str, str] | None = None,
+        instance_groups: Sequence[Any] | None = None,
+        training_repository_access_mode: str | None = None,
+        training_repository_credentials_provider_arn: str | None = None,
+        enable_infra_check: bool | None = None,
+        container_entry_point: Sequence[str] | None = None,
+        container_arguments: Sequence[str] | None = None,
+        disable_output_compression: bool = False,
+        enable_remote_debug: bool | None = None,
+        enable_session_tag_chaining: bool | None = None,
+        training_plan: str | None = None,
+        instance_placement_config: Any = None,
     ) -> None:
+        # framework_version and py_version: SDK v2 takes and ignores them for RLEstimator (the
+        # framework version comes from the toolkit table); so do we.
+        del framework_version, py_version
+        refused = {
+            "git_config": git_config,
+            "instance_groups": instance_groups,
+            "instance_placement_config": instance_placement_config,
+        }
+        for argument, value in refused.items():
+            if value:
+                raise RLConfigError(f"{argument} is not supported: {REFUSED_ARGUMENTS[argument]}.")
+        if sagemaker_session is not None:
+            if backend is not None:
+                raise RLConfigError(
+                    "Pass sagemaker_session= or backend=, not both: the session stands for a "
+                    "backend."
+                )
+            backend = backend_for_session(sagemaker_session)
+        self.sagemaker_options = TrainingOptions(
+            keep_alive_period_in_seconds=keep_alive_period_in_seconds,
+            volume_kms_key=volume_kms_key,
+            output_kms_key=output_kms_key,
+            model_uri=model_uri,
+            model_channel_name=model_channel_name,
+            encrypt_inter_container_traffic=encrypt_inter_container_traffic,
+            rules=rules,
+            debugger_hook_config=debugger_hook_config,
+            tensorboard_output_config=tensorboard_output_config,
+            enable_sagemaker_metrics=enable_sagemaker_metrics,
+            enable_network_isolation=enable_network_isolation,
+            profiler_config=profiler_config,
+            disable_profiler=disable_profiler,
+            max_retry_attempts=max_retry_attempts,
+            training_repository_access_mode=training_repository_access_mode,
+            training_repository_credentials_provider_arn=training_repository_credentials_provider_arn,
+            enable_infra_check=enable_infra_check,
+            container_entry_point=container_entry_point,
+            container_arguments=container_arguments,
+            disable_output_compression=disable_output_compression,
+            enable_remote_debug=enable_remote_debug,
+            enable_session_tag_chaining=enable_session_tag_chaining,
+            training_plan=training_plan,
+        )
         if image_name is not None and image_uri is not None and image_name != image_uri:
             raise RLConfigError(
                 f"image_name={image_name!r} and image_uri={image_uri!r} disagree: image_name is "
@@ -324,7 +455,11 @@ class RLEstimator:
             extra["sagemaker_job_name"] = job_name
             submit = self.code_uri(job_name)
             if submit is not None:
-                extra["sagemaker_submit_directory"] = submit
+                # With network isolation the code arrives as the "code" channel (SDK rule).
+                isolated = self.sagemaker_options.enable_network_isolation
+                extra["sagemaker_submit_directory"] = (
+                    ISOLATED_SUBMIT_DIRECTORY if isolated else submit
+                )
         encoded = {**user, **hp.encode(extra)}
         self._check_hyperparameter_limits(encoded)
         return encoded
@@ -346,9 +481,12 @@ class RLEstimator:
         region = region or self.region
         output_path = self._require_output_path()
         self._validate_resources()
+        local = self.instance_type.startswith("local")
+        self.sagemaker_options.check(local=local)
         algorithm: dict[str, Any] = {
             "TrainingImage": self.training_image_uri(region),
-            "TrainingInputMode": self.input_mode,
+            # A single TrainingInput's input_mode is the job's (SDK rule).
+            "TrainingInputMode": input_mode_override(inputs) or self.input_mode,
         }
         if self.metric_definitions:
             algorithm["MetricDefinitions"] = [dict(d) for d in self.metric_definitions]
@@ -369,6 +507,23 @@ class RLEstimator:
         if self.role:
             request["RoleArn"] = self.role
         channels = input_data_config(inputs)
+        model_channel = self.sagemaker_options.model_channel(to_uri)
+        if model_channel is not None:
+            channels.append(model_channel)
+        code = self.code_uri(job_name)
+        if self.sagemaker_options.enable_network_isolation and code is not None:
+            channels.append(
+                {
+                    "ChannelName": CODE_CHANNEL_NAME,
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": code,
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                }
+            )
         if channels:
             request["InputDataConfig"] = channels
         if self.subnets and self.security_group_ids:
@@ -388,6 +543,7 @@ class RLEstimator:
             request["Tags"] = tags
         if self.use_spot_instances:
             request["EnableManagedSpotTraining"] = True
+        self.sagemaker_options.apply(request, output_path=output_path, region=region, local=local)
         return request
 
     def fit(
@@ -401,6 +557,7 @@ class RLEstimator:
         backend = self._backend()
         job_name = job_name or self._new_job_name()
         request = self.training_request(job_name, inputs)
+        backend.validate_training_request(request)  # refused before anything is uploaded
         self.upload_source(job_name)
         backend.create_training_job(**request)
         self._current_job_name = job_name
@@ -420,12 +577,30 @@ class RLEstimator:
             return self._backend().upload_code(archive.path, uri)
 
     @classmethod
-    def attach(cls, job_name: str, backend: TrainingBackend | None = None) -> RLEstimator:
-        """An estimator for an existing job, rebuilt from its description (does not wait)."""
+    def attach(
+        cls,
+        job_name: str,
+        backend: TrainingBackend | None = None,
+        sagemaker_session: object = None,
+        model_channel_name: str = "model",
+    ) -> RLEstimator:
+        """An estimator for an existing job, rebuilt from its description (does not wait).
+
+        As the SDK: ``base_job_name`` is recovered from the job name (``neo-2017-...`` ->
+        ``neo``) and ``tags`` from ListTags; ``sagemaker_session`` picks the backend.
+        """
+        if sagemaker_session is not None:
+            if backend is not None:
+                raise RLConfigError("Pass sagemaker_session= or backend=, not both.")
+            backend = backend_for_session(sagemaker_session)
         if backend is None:
             backend = default_backend("local")
         description = backend.describe_training_job(job_name)
-        estimator = cls._from_description(description, backend)
+        estimator = cls._from_description(description, backend, model_channel_name)
+        estimator.base_job_name = base_from_name(job_name)
+        list_tags = getattr(backend, "list_tags", None)
+        if callable(list_tags) and description.training_job_arn:
+            estimator.tags = list_tags(description.training_job_arn)
         estimator._current_job_name = job_name
         estimator.latest_training_job = TrainingJob(job_name, backend)
         return estimator
@@ -588,7 +763,10 @@ class RLEstimator:
 
     @classmethod
     def _from_description(
-        cls, description: TrainingJobDescription, backend: TrainingBackend
+        cls,
+        description: TrainingJobDescription,
+        backend: TrainingBackend,
+        model_channel_name: str = "model",
     ) -> RLEstimator:
         hps = dict(description.hyper_parameters)
         program = hp.decode_value(hps.pop("sagemaker_program", '""'))
@@ -599,6 +777,13 @@ class RLEstimator:
         image = str(description.algorithm_specification.get("TrainingImage", ""))
         parsed = toolkits.parse_image(image)
         identity: dict[str, Any]
+        if parsed is None and toolkits.is_framework_image(image):
+            # SDK: an image of another SageMaker framework is not an RL job.
+            raise RLConfigError(
+                f"Training job: {description.training_job_name} didn't use image for requested "
+                f"framework: {image!r} is a SageMaker framework image, not an RL one. Attach "
+                "with that framework's estimator, or rebuild this one with image_uri=."
+            )
         if parsed is None:
             identity = {"image_uri": image}
         else:
@@ -618,6 +803,16 @@ class RLEstimator:
         stopping = description.stopping_condition
         vpc = description.vpc_config or {}
         checkpoint = description.checkpoint_config or {}
+        retry = description.extra.get("RetryStrategy") or {}
+        channel_uris = {
+            channel.get("ChannelName"): channel["DataSource"]["S3DataSource"]["S3Uri"]
+            for channel in description.input_data_config
+            if "S3DataSource" in channel.get("DataSource", {})
+        }
+        if submit == ISOLATED_SUBMIT_DIRECTORY:  # network isolation: the code came as a channel
+            submit = channel_uris.get(CODE_CHANNEL_NAME, submit)
+        # SDK: the pre-trained model channel is recovered by its name (attach's argument).
+        model_uri = channel_uris.get(model_channel_name)
         estimator = cls(
             entry_point=str(program),
             source_dir=submit if isinstance(submit, str) else None,
@@ -639,6 +834,16 @@ class RLEstimator:
             container_log_level=int(log_level) if isinstance(log_level, int) else logging.INFO,
             input_mode=str(description.algorithm_specification.get("TrainingInputMode", "File")),
             backend=backend,
+            # As the SDK: KmsKeyId as described ("" included); VolumeKmsKeyId is not recovered.
+            output_kms_key=description.output_data_config.get("KmsKeyId"),
+            keep_alive_period_in_seconds=resources.get("KeepAlivePeriodInSeconds"),
+            encrypt_inter_container_traffic=description.extra.get(
+                "EnableInterContainerTrafficEncryption"
+            ),
+            enable_network_isolation=description.extra.get("EnableNetworkIsolation"),
+            max_retry_attempts=retry.get("MaximumRetryAttempts"),
+            model_uri=model_uri,
+            model_channel_name=model_channel_name,
             **identity,
         )
         return estimator

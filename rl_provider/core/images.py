@@ -72,6 +72,27 @@ def processor_for(instance_type: str) -> str:
     return "gpu" if match["family"][0] in ("g", "p") else "cpu"
 
 
+def _check_accelerator(framework: str, instance_type: str) -> None:
+    """Inferentia and Trainium have no prebuilt RL or serving image here (SDK v2.257.7 raises).
+
+    The SDK's ``image_uris._processor`` names ``inf`` an unsupported processor, and
+    ``_validate_for_suppported_frameworks_and_instance_type`` allows only pytorch on ``trn``.
+    """
+    match = _INSTANCE_TYPE.fullmatch(instance_type)
+    family = match["family"] if match else ""
+    if family.startswith("inf"):
+        raise ImageNotFoundError(
+            f"Unsupported processor: inf (instance_type {instance_type!r}): no {framework} image "
+            f"runs on Inferentia. Use a CPU or GPU instance type, {_CUSTOM_IMAGE_FIX}."
+        )
+    if family.startswith("trn"):
+        raise ImageNotFoundError(
+            f"Unsupported framework: {framework}. Supported framework(s) for Trainium instances: "
+            f"pytorch (neuron images, not bundled here). Use a CPU or GPU instance type, "
+            f"{_CUSTOM_IMAGE_FIX}."
+        )
+
+
 def domain_for_region(region: str) -> str:
     """Return the DNS suffix of ECR in ``region`` (botocore's partitions).
 
@@ -182,6 +203,7 @@ def retrieve(
     processor or region; each message lists what is supported.
     """
     processor = processor_for(instance_type)
+    _check_accelerator(framework, instance_type)
     entry = _version_entry(framework, version, scope)
     py = _resolve_py_version(entry, py_version, framework, version)
     image: Mapping[str, Any] = entry if py is None or _is_image(entry) else entry[py]

@@ -15,6 +15,7 @@ ray (any)           PyTorch inference image                          built-in RL
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import tempfile
@@ -29,13 +30,19 @@ from rl_provider.core import images, toolkits
 from rl_provider.core.enums import EndpointStatus, RLFramework, RLToolkit
 from rl_provider.core.jobs import ContainerDefinition, EndpointDescription
 from rl_provider.core.naming import base_name_from_image, name_from_base, validate_name
-from rl_provider.core.packaging import build_sourcedir
+from rl_provider.core.packaging import (
+    MODEL_CODE_DIR,
+    build_sourcedir,
+    safe_extract,
+    validate_source,
+)
 from rl_provider.exceptions import (
     BackendError,
     EndpointNotFoundError,
     ModelNotFoundError,
     ResourceExistsError,
     RLConfigError,
+    RLMissingArgumentError,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +54,11 @@ log = logging.getLogger(__name__)
 
 # The built-in RLlib inference handler shipped as a model's code (rl_provider/serving/rllib.py).
 RLLIB_HANDLER = Path(__file__).resolve().parent.parent / "serving" / "rllib.py"
+# entry_point= this name selects the built-in handler for any serving image (e.g. a Ray job
+# trained on a custom image, served on a PyTorch inference image).
+BUILTIN_RLLIB_ENTRY_POINT = "rl_provider.serving.rllib"
+# Where the serving container finds repacked code (model.tar.gz's code/, SDK v2).
+REPACKED_SUBMIT_DIRECTORY = f"/opt/ml/model/{MODEL_CODE_DIR}"
 
 # TensorFlowModel maps the container log level to TF Serving's nginx level (SDK v2).
 _TFS_LOG_LEVEL_PARAM = "SAGEMAKER_TFS_NGINX_LOGLEVEL"
@@ -68,11 +80,34 @@ class ModelKind(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelCode:
-    """Code a model needs packaged and uploaded before CreateModel (none when reused)."""
+    """Code a model needs packaged before CreateModel (none when the training code is reused).
+
+    ``source_dir`` is a local directory or the URI of a ``sourcedir.tar.gz`` (a training job's
+    code, after ``attach()``); ``requirements`` is written as ``requirements.txt`` beside it.
+    """
 
     entry_point: str
     source_dir: str | None = None
     dependencies: tuple[str, ...] = ()
+    requirements: str | None = None
+
+    @property
+    def is_uri(self) -> bool:
+        return self.source_dir is not None and "://" in self.source_dir
+
+    def stage(self, scratch: Path) -> Path | str:
+        """The code as a local ``sourcedir.tar.gz`` or directory, or the URI it already has."""
+        if self.is_uri:
+            return str(self.source_dir)
+        archive = build_sourcedir(
+            self.entry_point, self.source_dir, self.dependencies, scratch / "archive"
+        )
+        if self.requirements is None:
+            return archive.path
+        code = scratch / "code"
+        safe_extract(archive.path, code)
+        (code / "requirements.txt").write_text(self.requirements, encoding="utf-8")
+        return code
 
 
 @dataclass(kw_only=True)
@@ -89,6 +124,8 @@ class RLModel:
     program: str | None = None
     code_uri: str | None = None
     code: ModelCode | None = None
+    # The training artifact the code is repacked into (``model_data`` is then the result).
+    repack_from: str | None = None
     container_log_level: int = logging.INFO
     environment: dict[str, str] = field(default_factory=dict)
     vpc_config: dict[str, list[str]] | None = None
@@ -158,7 +195,16 @@ class RLModel:
 
     # ------------------------------------------------------------------------------ deploy
     def upload_code(self) -> None:
-        """Package new inference code (if any) and hand it to the backend."""
+        """Package new inference code (if any) and hand it to the backend.
+
+        A repacked model gets ``model.tar.gz`` = the training artifact + the code under
+        ``code/`` (SDK v2's repacking for framework models), on every backend.
+        """
+        if self.repack_from is not None and self.code is not None:
+            with tempfile.TemporaryDirectory(prefix="rl-provider-model-") as tmp:
+                staged = self.code.stage(Path(tmp))
+                self._require_backend().repack_model(self.repack_from, staged, self.model_data)
+            return
         if self.code is None or self.code_uri is None:
             return
         # build_sourcedir() validates the code arguments before it writes anything.
@@ -307,6 +353,36 @@ def _model_code_uri(estimator: RLEstimator, model_name: str) -> str | None:
     return None if root is None else f"{root}/{model_name}/source/sourcedir.tar.gz"
 
 
+def _repacked_model_uri(estimator: RLEstimator, model_name: str) -> str:
+    """SDK: ``<code_location or the session's default bucket>/<model name>/model.tar.gz``."""
+    if estimator.code_location:
+        root = estimator.code_location
+    elif estimator.backend is not None:
+        root = estimator.backend.default_output_path()
+    else:
+        root = estimator._code_root() or ""
+    if not root:
+        raise RLConfigError(
+            "Nowhere to write the repacked model.tar.gz: pass code_location= or a backend."
+        )
+    return f"{root.rstrip('/')}/{model_name}/model.tar.gz"
+
+
+def _rllib_requirements(estimator: RLEstimator) -> str:
+    """``requirements.txt`` for the built-in handler: the Ray that trained the policy."""
+    version = estimator.toolkit_version if estimator.toolkit is RLToolkit.RAY else None
+    if not version or not toolkits.is_ray2(RLToolkit.RAY, version):
+        try:
+            version = importlib.metadata.version("ray")
+        except importlib.metadata.PackageNotFoundError:
+            raise RLConfigError(
+                "The built-in RLlib handler needs the Ray version of the policy, and neither the "
+                "estimator (toolkit_version) nor this Python (ray) has a Ray 2.x: pass your own "
+                "entry_point with a requirements.txt in its source_dir."
+            ) from None
+    return f"ray[rllib]=={version}\ngymnasium\n"
+
+
 def model_for_estimator(
     estimator: RLEstimator,
     *,
@@ -319,7 +395,13 @@ def model_for_estimator(
     environment: Mapping[str, str] | None = None,
     vpc_config_override: Mapping[str, Sequence[str]] | None = None,
 ) -> RLModel:
-    """``RLEstimator.create_model()``: the SDK's branches plus deployable Ray policies."""
+    """``RLEstimator.create_model()``: the SDK's branches plus deployable Ray policies.
+
+    As the SDK, ``source_dir`` and ``dependencies`` default to the estimator's (after
+    ``attach()``, ``source_dir`` is the training job's ``sourcedir.tar.gz``), so a handler
+    beside the training script is found; custom images and Ray policies get their code repacked
+    into ``model.tar.gz`` under ``code/``.
+    """
     job = estimator.latest_training_job
     if job is None:
         raise RLConfigError(
@@ -327,7 +409,10 @@ def model_for_estimator(
             "before create_model()."
         )
     if not entry_point and (source_dir or dependencies):
-        raise RLConfigError("Please provide an `entry_point` with source_dir/dependencies.")
+        # SDK: AttributeError("Please provide an `entry_point`.").
+        raise RLMissingArgumentError(
+            "Please provide an `entry_point` with source_dir/dependencies."
+        )
     model_data = estimator.model_data
     if model_data is None:
         raise RLConfigError(f"Training job {job.name} has no model artifact location.")
@@ -346,7 +431,6 @@ def model_for_estimator(
         vpc = None
     common: dict[str, Any] = {
         "name": name,
-        "model_data": model_data,
         "role": role or estimator.role,
         "container_log_level": estimator.container_log_level,
         "environment": dict(environment or {}),
@@ -354,34 +438,53 @@ def model_for_estimator(
         "region": estimator.region,
         "backend": estimator.backend,
     }
-    if entry_point:
-        # New inference code: packaged under the model's own prefix (SDK: repacked per model).
-        code = ModelCode(
-            entry_point=entry_point, source_dir=source_dir, dependencies=tuple(dependencies or ())
+    training_code = estimator.code_uri(job.name)
+    builtin = entry_point == BUILTIN_RLLIB_ENTRY_POINT
+    new_code: ModelCode | None = None
+    if builtin:
+        new_code = ModelCode(
+            entry_point=str(RLLIB_HANDLER), requirements=_rllib_requirements(estimator)
         )
-        program = entry_point if source_dir else os.path.basename(entry_point)
-        code_fields: dict[str, Any] = {
-            "program": program,
-            "code": code,
-            "code_uri": _model_code_uri(estimator, name),
-        }
-    else:
-        code_fields = {
-            "program": estimator._program_name(),
-            "code_uri": estimator.code_uri(job.name),
-        }
+    elif entry_point:
+        code_source = source_dir or estimator.source_dir
+        deps = tuple(dependencies if dependencies is not None else estimator.dependencies)
+        if code_source is None or "://" not in code_source:
+            validate_source(entry_point, code_source, deps)  # before anything is created
+        new_code = ModelCode(entry_point=entry_point, source_dir=code_source, dependencies=deps)
+    program = (
+        RLLIB_HANDLER.name
+        if builtin
+        else (
+            entry_point
+            if entry_point and (source_dir or estimator.source_dir)
+            else os.path.basename(entry_point)
+            if entry_point
+            else estimator._program_name()
+        )
+    )
+    repacked: dict[str, Any] = {
+        "program": program,
+        "code_uri": REPACKED_SUBMIT_DIRECTORY,
+        "repack_from": model_data,
+        "model_data": _repacked_model_uri(estimator, name),
+    }
 
     image = image_uri or estimator.image_uri
     if image:
-        return RLModel(kind=ModelKind.CUSTOM, image_uri=image, **common, **code_fields)
+        # SDK FrameworkModel: the new code, else the training job's own, repacked.
+        code = new_code
+        if code is None:
+            if training_code is None:
+                raise RLConfigError(f"Training job {job.name} has no code to serve with.")
+            code = ModelCode(entry_point=program, source_dir=training_code)
+        return RLModel(kind=ModelKind.CUSTOM, image_uri=image, code=code, **common, **repacked)
     toolkit, version, framework = estimator._identity()
     if toolkit is RLToolkit.RAY:
-        if not entry_point:
-            code_fields = {
-                "program": RLLIB_HANDLER.name,
-                "code": ModelCode(entry_point=str(RLLIB_HANDLER)),
-                "code_uri": _model_code_uri(estimator, name),
-            }
+        code = new_code or ModelCode(
+            entry_point=str(RLLIB_HANDLER), requirements=_rllib_requirements(estimator)
+        )
+        if new_code is None:
+            repacked["program"] = RLLIB_HANDLER.name
         pytorch = toolkits.framework_version(toolkit, version, framework)
         if framework is not RLFramework.PYTORCH or pytorch is None:
             pytorch = toolkits.RAY_SERVING_PYTORCH_VERSION
@@ -389,8 +492,9 @@ def model_for_estimator(
             kind=ModelKind.PYTORCH,
             framework_version=pytorch,
             py_version="py3" if pytorch.startswith("1.") else None,
+            code=code,
             **common,
-            **code_fields,
+            **repacked,
         )
     if framework is RLFramework.TENSORFLOW:
         if entry_point:
@@ -398,13 +502,26 @@ def model_for_estimator(
         return RLModel(
             kind=ModelKind.TENSORFLOW_SERVING,
             framework_version=estimator.framework_version,
+            model_data=model_data,
             **common,
         )
     if framework is RLFramework.MXNET:
+        # SDK MXNetModel (1.3, no repacking): the training sourcedir serves unless new code
+        # comes from elsewhere (its own source_dir, or no training source_dir to find it in).
+        reuse = new_code is None or (
+            not builtin and source_dir is None and estimator.source_dir is not None
+        )
+        code_fields: dict[str, Any] = (
+            {"code_uri": training_code}
+            if reuse
+            else {"code": new_code, "code_uri": _model_code_uri(estimator, name)}
+        )
         return RLModel(
             kind=ModelKind.MXNET,
             framework_version=estimator.framework_version,
             py_version="py3",
+            model_data=model_data,
+            program=program,
             **common,
             **code_fields,
         )

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import shutil
 import stat
 import tarfile
 import tempfile
@@ -33,6 +34,7 @@ __all__ = [
     "SourceArchive",
     "build_sourcedir",
     "pack_directory",
+    "repack_model",
     "safe_extract",
     "sha256_file",
     "validate_source",
@@ -220,6 +222,34 @@ def pack_directory(src: pathlib.Path, dest_file: pathlib.Path) -> SourceArchive:
     archive = _write_archive(entries, dest_file)
     log.info("Packed %s into %s: %s bytes, sha256 %s", src, dest_file, archive.size, archive.sha256)
     return archive
+
+
+# Where SageMaker's framework serving images (and SDK v2's repacking) look for a model's code:
+# ``code/`` inside model.tar.gz, i.e. /opt/ml/model/code in the container.
+MODEL_CODE_DIR = "code"
+
+
+def repack_model(
+    original: pathlib.Path, code: pathlib.Path, dest_file: pathlib.Path
+) -> SourceArchive:
+    """``model.tar.gz`` = ``original``'s contents with ``code`` as ``code/`` (SDK v2 rule).
+
+    ``code`` is a directory or a ``sourcedir.tar.gz``; a ``code/`` already in the model is
+    replaced. Both archives go through ``safe_extract``; the result is deterministic.
+    """
+    with tempfile.TemporaryDirectory(prefix="rl-provider-repack-") as tmp:
+        model = pathlib.Path(tmp) / "model"
+        safe_extract(original, model)
+        target = model / MODEL_CODE_DIR
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        if code.is_dir():
+            shutil.copytree(code, target, symlinks=True)
+        else:
+            safe_extract(code, target)
+        return pack_directory(model, dest_file)
 
 
 def _collect_tree(root: pathlib.Path, prefix: str, *, exclude: bool, entries: list[_Entry]) -> None:

@@ -51,6 +51,17 @@ _CONTAINER_IMAGE = re.compile(
 )
 # Our name for the image a local Ray 2.x job stands for: rl-provider/ray:2.40.0-torch-cpu-py311.
 _LOCAL_IMAGE = re.compile(r"^rl-provider/(ray|coach):(\d[^-]*)-(tf|torch)-(cpu|gpu)-py\d+$")
+# sagemaker.fw_utils.framework_name_from_image (SDK v2.257.7): images of SageMaker's framework
+# containers, current (sagemaker-<fw>:<ver>-<device>-<py>, <fw>-training:...) and legacy
+# (sagemaker-<fw>-<py>-<device>:<tag>) names, and xgboost's short tag.
+_ECR_IMAGE = re.compile(r"^\d+\.dkr\.ecr\.[^/]+/(?P<name>.*:.*)$")
+_FRAMEWORK_IMAGE = re.compile(
+    r"^(?:sagemaker(?:-rl)?-)?(tensorflow|mxnet|chainer|pytorch|pytorch-trcomp|scikit-learn|"
+    r"xgboost|huggingface-tensorflow|huggingface-pytorch|huggingface-tensorflow-trcomp|"
+    r"huggingface-pytorch-trcomp)(?:-)?(scriptmode|training)?:(.*)-(.*?)-(py2|py3\d*)(?:.*)$"
+)
+_LEGACY_FRAMEWORK_IMAGE = re.compile(r"^sagemaker-(tensorflow|mxnet)-(py2|py3)-(cpu|gpu):(.*)$")
+_XGBOOST_SHORT_IMAGE = re.compile(r"^sagemaker-(xgboost):(.*)$")
 _SHORT_FRAMEWORK = {"tf": RLFramework.TENSORFLOW, "torch": RLFramework.PYTORCH}
 
 
@@ -104,6 +115,18 @@ class ParsedImage:
     toolkit: RLToolkit
     toolkit_version: str
     framework: RLFramework
+
+
+def is_framework_image(image_uri: str) -> bool:
+    """Whether the SDK reads ``image_uri`` as one of SageMaker's framework images."""
+    match = _ECR_IMAGE.match(image_uri)
+    if match is None:
+        return False
+    name = match["name"]
+    return any(
+        pattern.match(name)
+        for pattern in (_FRAMEWORK_IMAGE, _LEGACY_FRAMEWORK_IMAGE, _XGBOOST_SHORT_IMAGE)
+    )
 
 
 def parse_image(image_uri: str) -> ParsedImage | None:

@@ -6,9 +6,9 @@ any of ``input_fn(body, content_type)``, ``predict_fn(data, model)`` and
 ``output_fn(prediction, accept)``; what it leaves out gets a default:
 
 - ``model_fn``: the TorchScript loader (``model.pt``), as SageMaker's PyTorch container does;
-- ``input_fn``: JSON (``application/json``) to Python data;
+- ``input_fn``: JSON (``application/json``, RFC 8259: no NaN or Infinity) to Python data;
 - ``predict_fn``: ``model(data)`` (torch modules get a float32 tensor under inference mode);
-- ``output_fn``: JSON; numpy arrays and tensors become lists.
+- ``output_fn``: JSON; numpy arrays and tensors become lists; a NaN or Infinity is a 500.
 
 ``output_fn`` and ``transform_fn`` may return the body or ``(body, content_type)``; a bare body is
 sent with the accepted type. An error carrying an HTTP ``status_code`` attribute between 400 and
@@ -23,6 +23,7 @@ import importlib.util
 import inspect
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -98,15 +99,47 @@ def _call_with_context(function: Callable[..., Any], *args: Any) -> Any:
     return function(*args, None)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is out of the range of a float (about 1.8e308)")
+    return value
+
+
+def loads_json(body: bytes | str) -> Any:
+    """RFC 8259 JSON: NaN, Infinity and numbers beyond a float's range are refused, and so is
+    nesting deeper than the interpreter's recursion limit (about 1,000 levels), each with a 400."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvocationError(400, f"The body is not valid JSON: {err}.") from None
+    except RecursionError:
+        raise InvocationError(
+            400, "The body is nested too deeply (about 1,000 levels of JSON at most)."
+        ) from None
+
+
+def dumps_json(value: Any) -> bytes:
+    """``value`` as RFC 8259 JSON; a NaN or Infinity in it is the model's error (500)."""
+    try:
+        return json.dumps(plain(value), allow_nan=False).encode("utf-8")
+    except ValueError as err:
+        raise InvocationError(
+            500,
+            f"ModelError: the prediction holds NaN or Infinity, which JSON cannot carry ({err}).",
+        ) from None
+
+
 def default_input_fn(body: bytes | str, content_type: str) -> Any:
     if media_type(content_type) not in ("", JSON):
         raise InvocationError(
             415, f"Content type {content_type!r} is not supported by this model: send {JSON}."
         )
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InvocationError(400, f"The body is not valid JSON: {err}.") from None
+    return loads_json(body)
 
 
 def default_predict_fn(data: Any, model: Any) -> Any:
@@ -120,7 +153,7 @@ def default_predict_fn(data: Any, model: Any) -> Any:
 def default_output_fn(prediction: Any, accept: str) -> tuple[bytes, str]:
     if media_type(accept) not in (*_ANY, JSON):
         raise InvocationError(406, f"Accept {accept!r} cannot be produced: accept {JSON}.")
-    return json.dumps(plain(prediction)).encode("utf-8"), JSON
+    return dumps_json(prediction), JSON
 
 
 def load_module(path: Path) -> ModuleType:

@@ -212,6 +212,10 @@ def _media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 has no NaN or Infinity)")
+
+
 def input_fn(body: bytes | str, content_type: str | None = JSON) -> Any:
     """JSON observations -> a float32 numpy array (one observation or a batch)."""
     import numpy as np
@@ -222,9 +226,11 @@ def input_fn(body: bytes | str, content_type: str | None = JSON) -> Any:
             f"Content type {content_type!r} is not supported: send {JSON}."
         )
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as err:
         raise RequestError(f"The body is not valid JSON: {err}.") from None
+    except RecursionError:
+        raise RequestError("The body is nested too deeply to hold observations.") from None
     if isinstance(data, dict):
         keys = [k for k in ("observation", "observations", "instances") if k in data]
         if len(keys) != 1:
@@ -238,11 +244,17 @@ def input_fn(body: bytes | str, content_type: str | None = JSON) -> Any:
         batched = False
     try:
         array = np.asarray(data, dtype=np.float32)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise RequestError(
             "Observations must be numbers in a rectangular list (one observation or a list of "
             "observations of the same shape)."
         ) from None
+    # null became NaN here, 1e400 and 1e39 (beyond float32) Infinity: none is an observation.
+    if not np.isfinite(array).all():
+        raise RequestError(
+            "Observations must be finite numbers: null, NaN, Infinity and numbers beyond "
+            "float32's range (about 3.4e38) are refused."
+        )
     if batched and array.ndim == 0:
         raise RequestError("'observations'/'instances' must be a list of observations.")
     return array
@@ -272,4 +284,5 @@ def output_fn(prediction: Any, accept: str | None = JSON) -> tuple[bytes, str]:
     media = _media_type(accept)
     if media not in ("", "*/*", "application/*", JSON):
         raise NotAcceptableError(f"Accept {accept!r} cannot be produced: accept {JSON}.")
-    return json.dumps(prediction).encode("utf-8"), JSON
+    # RFC 8259 JSON: a NaN or Infinity in a prediction raises (the server answers 500).
+    return json.dumps(prediction, allow_nan=False).encode("utf-8"), JSON

@@ -3,26 +3,44 @@
 ``GET /ping`` answers 200 once the model is loaded; ``POST /invocations`` runs the handler.
 Every bad request gets a 4xx with a plain-text message and the server keeps serving.
 
-HTTP stack: uvicorn (httptools parser, uvloop event loop when installed; all three come with
-Airflow 3's API server, so no new dependency) running a bare ASGI callable. Why:
+HTTP stack: an ``asyncio.Protocol`` on the httptools parser (llhttp, Node's parser, in C), on
+uvloop when installed; both come with Airflow 3's API server. Why not uvicorn, which we used
+before: it writes each response's head and body in two socket writes and goes through the ASGI
+message layer, which cost 1.5x the server CPU of a bare asyncio server running the same handler
+(``bench/endpoint_latency.py`` measures both side by side; ours is ~1.0x). What uvicorn gave us
+is here, plus what it lacked (issue 11):
 
-- latency: parsing in C and no framework layer; the handler runs inline on the event loop (a
-  policy forward pass is tens of microseconds, a thread hop would cost as much), and keep-alive
-  connections stay open for a minute, so a client pays no TCP handshake per request;
-- robustness: a production server (request-size limits, header validation, keep-alive
-  timeouts) and a graceful SIGTERM: it stops accepting, finishes in-flight requests, then exits.
-  That is what lets ``update_endpoint`` switch servers without failing a request.
-
-``bench/endpoint_latency.py`` measures the result; ``docs/SERVING.md`` has the figures.
+- one write per response; the handler runs inline on the event loop (a policy forward pass is
+  tens of microseconds, a thread hop would cost as much); pipelined requests are answered in
+  order with one write per batch;
+- limits on every connection: the request head must arrive within ``HEAD_SECONDS`` of its first
+  byte and be at most ``MAX_HEAD_BYTES``, the body within ``BODY_SECONDS`` after the head and at
+  most ``MAX_BODY_BYTES`` (SageMaker's 6 MB, answered 413), an idle keep-alive connection is
+  closed after ``KEEP_ALIVE_SECONDS``; one timer sweeps all connections each second, so the
+  common path only stores a deadline;
+- a bound on concurrent connections, well below the open-files limit (whose soft value is raised
+  to the hard one at start): at the bound a new connection closes the one that made progress
+  least recently, so clients that hold connections without sending requests cannot shut out
+  ``/ping`` or real requests;
+- a graceful SIGTERM: stop listening, close idle connections, answer requests already started
+  (``Connection: close``), then exit; after ``GRACEFUL_SHUTDOWN_SECONDS`` whatever is left is
+  dropped. That is what lets ``update_endpoint`` switch servers without failing a request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import resource
+import signal
 import socket
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import cast
+
+import httptools
 
 from rl_provider.serving.handler import InferenceHandler, InvocationError
 
@@ -30,118 +48,386 @@ log = logging.getLogger(__name__)
 
 # SageMaker's InvokeEndpoint payload limit (6 MB), enforced on the raw body.
 MAX_BODY_BYTES = 6 * 1024 * 1024
+# Request line and headers; our client sends about 150 bytes.
+MAX_HEAD_BYTES = 64 * 1024
 # SageMaker keeps endpoint connections open about as long (Elastic Load Balancing's default).
-KEEP_ALIVE_SECONDS = 60
-# A SIGTERM'd server waits this long for in-flight requests before cancelling them.
-GRACEFUL_SHUTDOWN_SECONDS = 30
+KEEP_ALIVE_SECONDS = 60.0
+# Clients are on this machine: a head or body that takes longer is a stuck or hostile client.
+HEAD_SECONDS = 5.0
+BODY_SECONDS = 10.0
+# A SIGTERM'd server waits this long for requests already started before dropping them.
+GRACEFUL_SHUTDOWN_SECONDS = 30.0
+MAX_CONNECTIONS = 1000
+# File descriptors kept free of connections: the model's own files, torch's, logging.
+RESERVED_FDS = 128
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
-
-
-def bind_loopback(port: int = 0) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1 (a free port by default): never another interface."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(1024)
-    sock.set_inheritable(True)
-    return sock
+_TEXT = b"text/plain; charset=utf-8"
+# Connection phases; each has its own deadline.
+_IDLE, _HEAD, _BODY = 0, 1, 2
 
 
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*(headers or _TEXT), (b"content-length", str(len(body)).encode())],
-        }
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """The server's limits; the defaults are the module's constants (docs/RELIABILITY.md)."""
+
+    max_connections: int = MAX_CONNECTIONS
+    keep_alive_seconds: float = KEEP_ALIVE_SECONDS
+    head_seconds: float = HEAD_SECONDS
+    body_seconds: float = BODY_SECONDS
+    max_head_bytes: int = MAX_HEAD_BYTES
+    max_body_bytes: int = MAX_BODY_BYTES
+    graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a handler's own status_code, e.g. 499
+        phrase = "Client Error" if status < 500 else "Server Error"
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+
+
+_STATUS_LINES = {status.value: _status_line(status.value) for status in HTTPStatus}
+
+
+def response(status: int, body: bytes, content_type: bytes = _TEXT, close: bool = False) -> bytes:
+    """One whole HTTP/1.1 response: head and body in one buffer, written with one call."""
+    line = _STATUS_LINES.get(status) or _status_line(status)
+    return b"%scontent-type: %s\r\ncontent-length: %d\r\n%s\r\n%s" % (
+        line,
+        content_type,
+        len(body),
+        b"connection: close\r\n" if close else b"",
+        body,
     )
-    await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive, declared: bytes) -> bytes | None:
-    """The request body, or None once it passes ``MAX_BODY_BYTES`` (declared or received).
-
-    After an early answer uvicorn reads and drops the rest of the body and keeps the connection:
-    closing it instead would reset a client that writes its whole body before reading (most do).
-    """
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionResetError("the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def make_app(handler: InferenceHandler) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """The ASGI application serving ``handler``."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return  # lifespan is off; websockets are refused by the server
-        path, method = scope["path"], scope["method"]
-        if path == "/ping":
-            if method not in ("GET", "HEAD"):
-                await _respond(send, 405, b"Use GET /ping.\n")
-                return
-            await _respond(send, 200, b"")
-            return
-        if path != "/invocations":
-            await _respond(send, 404, f"No route {path}: use POST /invocations.\n".encode())
-            return
-        if method != "POST":
-            await _respond(send, 405, b"Use POST /invocations.\n")
-            return
-        # One pass over the headers (uvicorn lower-cases their names).
-        declared = content_type = accept = b""
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                declared = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"accept":
-                accept = value
+def raise_open_files_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard one; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
         try:
-            body = await _read_body(receive, declared)
-        except ConnectionResetError:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as err:  # a container may forbid it: keep the soft one
+            log.warning("Could not raise the open-files limit from %s to %s: %s", soft, hard, err)
+    return int(soft)
+
+
+def connection_bound(limits: Limits, open_files: int) -> int:
+    """At most ``limits.max_connections``, and always below the open-files limit."""
+    return max(1, min(limits.max_connections, open_files - RESERVED_FDS))
+
+
+class _Server:
+    """State shared by the connections of one listening socket."""
+
+    def __init__(self, handler: InferenceHandler, limits: Limits, max_connections: int) -> None:
+        self.handler = handler
+        self.limits = limits
+        self.max_connections = max_connections
+        # Insertion order is least recent progress first: a connection moves to the end when it
+        # connects and after each response, so the first one is the one to close at the bound.
+        self.connections: dict[_Connection, None] = {}
+        self.draining = False
+        self.drained = asyncio.Event()
+        self.quiet_until = 0.0
+        self.loop = asyncio.get_running_loop()
+
+    def admit(self, connection: _Connection) -> None:
+        if len(self.connections) >= self.max_connections:
+            now = self.loop.time()
+            if now >= self.quiet_until:  # a flood of connections must not flood the log too
+                self.quiet_until = now + 60.0
+                log.warning(
+                    "%s connections open, the bound: closing the least recently active ones",
+                    len(self.connections),
+                )
+            while len(self.connections) >= self.max_connections:
+                next(iter(self.connections)).drop()
+        self.connections[connection] = None
+
+    def progressed(self, connection: _Connection) -> None:
+        connections = self.connections
+        if connection in connections:
+            del connections[connection]
+            connections[connection] = None
+
+    def forget(self, connection: _Connection) -> None:
+        self.connections.pop(connection, None)
+        if self.draining and not self.connections:
+            self.drained.set()
+
+    def sweep(self, due: float) -> None:
+        """Close the connections whose deadline passed (runs once a second, ``due`` is when)."""
+        now = self.loop.time()
+        if now - due > 0.5:
+            # The loop was blocked (a slow handler): uvloop runs timers before reading sockets,
+            # so requests that arrived meanwhile are unread yet. Judge at the next sweep.
             return
-        if body is None:
-            await _respond(
-                send,
-                413,
-                f"The body is larger than {MAX_BODY_BYTES} bytes, SageMaker's InvokeEndpoint "
-                "limit: send fewer observations per request.\n".encode(),
+        for connection in [c for c in self.connections if c.deadline < now]:
+            connection.timed_out()
+
+    def drain(self) -> None:
+        """Stop taking requests: idle connections close now, started requests get answered."""
+        self.draining = True
+        for connection in list(self.connections):
+            if connection.phase == _IDLE:
+                connection.drop(flush=True)
+        if not self.connections:
+            self.drained.set()
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parse with httptools, answer each request with one write."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.handler = server.handler
+        self.limits = server.limits
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.phase = _IDLE
+        self.deadline = 0.0
+        self.head_bytes = 0
+        self.head_size = 0
+        self.url = b""
+        self.content_type = b""
+        self.accept = b""
+        self.expect = b""
+        self.body: list[bytes] = []
+        self.body_bytes = 0
+        self.too_large = False
+        self.answered = False
+        self.upgrade = False
+        self.close_after = False
+        self.closing = False
+        self.out: list[bytes] = []
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A TCP transport (uvloop's do not subclass asyncio.Transport, so no isinstance check).
+        self.transport = cast(asyncio.Transport, transport)
+        self.deadline = self.loop.time() + self.limits.keep_alive_seconds
+        self.server.admit(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        # The client does not read its answers: stop reading its requests until it does.
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase != _BODY:
+            self.head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # answered 400 at on_message_complete; the connection closes after it
+        except httptools.HttpParserCallbackError as err:  # a bug of ours, not the client's
+            log.error("Answering a request failed", exc_info=err.__context__ or err)
+            self._fail(500, "Internal server error: see the server log.\n")
+            return
+        except httptools.HttpParserError as err:
+            self._fail(400, f"Malformed HTTP request: {err}. Send HTTP/1.1.\n")
+            return
+        if self.phase == _HEAD and self.head_bytes > self.limits.max_head_bytes:
+            self._fail(431, self._head_too_large_message())  # still arriving: stop buffering it
+            return
+        if self.out:
+            self._flush()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.phase = _HEAD
+        self.deadline = self.loop.time() + self.limits.head_seconds
+        self.url = self.content_type = self.accept = self.expect = b""
+        self.body = []
+        self.body_bytes = 0
+        self.too_large = self.answered = False
+        self.head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        name = name.lower()
+        if name == b"content-type":
+            self.content_type = value
+        elif name == b"accept":
+            self.accept = value
+        elif name == b"content-length":
+            # A declared body over the limit is answered without keeping it (read and dropped,
+            # so a client that writes its whole body before reading is not reset).
+            if value.isdigit() and int(value) > self.limits.max_body_bytes:
+                self.too_large = True
+        elif name == b"expect":
+            self.expect = value.lower()
+
+    def on_headers_complete(self) -> None:
+        self.phase = _BODY
+        self.head_bytes = 0
+        self.deadline = self.loop.time() + self.limits.body_seconds
+        self.upgrade = self.parser.should_upgrade()
+        if self.head_size > self.limits.max_head_bytes:
+            self.answered = True  # a head that arrived whole, but too large
+            self._fail(431, self._head_too_large_message())
+            return
+        if self.expect == b"100-continue" and self.transport is not None and not self.closing:
+            if self.too_large:
+                # The client waits for our word before sending: refuse now, and close, since it
+                # may send the body anyway.
+                self.answered = True
+                self._fail(413, self._too_large_message())
+            else:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        if self.too_large:
+            return
+        self.body_bytes += len(body)
+        if self.body_bytes > self.limits.max_body_bytes:
+            self.too_large = True
+            self.body = []
+            return
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.close_after:
+            return  # pipelined after a request that closes the connection: not answered
+        if not self.parser.should_keep_alive() or self.server.draining:
+            self.close_after = True
+        if self.upgrade:
+            self.close_after = True
+            self._answer(
+                400,
+                "This server speaks HTTP/1.1 only (no WebSocket or other protocol upgrade): "
+                "send POST /invocations.\n",
             )
-            return
+        elif not self.answered:
+            self._route()
+        self.phase = _IDLE
+        self.deadline = self.loop.time() + self.limits.keep_alive_seconds
+        self.server.progressed(self)
+
+    # Requests
+
+    def _head_too_large_message(self) -> str:
+        return f"The request head is larger than {self.limits.max_head_bytes} bytes.\n"
+
+    def _too_large_message(self) -> str:
+        return (
+            f"The body is larger than {self.limits.max_body_bytes} bytes, SageMaker's "
+            "InvokeEndpoint limit: send fewer observations per request.\n"
+        )
+
+    def _route(self) -> None:
+        path = self.url.partition(b"?")[0]
+        method = self.parser.get_method()
+        if path == b"/invocations":
+            if method != b"POST":
+                self._answer(405, "Use POST /invocations.\n")
+            elif self.too_large:
+                self._answer(413, self._too_large_message())
+            else:
+                self._invoke()
+        elif path == b"/ping":
+            if method in (b"GET", b"HEAD"):
+                self.out.append(response(200, b"", close=self.close_after))
+            else:
+                self._answer(405, "Use GET /ping.\n")
+        else:
+            shown = path[:200].decode("latin-1")
+            self._answer(404, f"No route {shown!r}: use POST /invocations.\n")
+
+    def _invoke(self) -> None:
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.body = []
         try:
-            payload, produced = handler.invoke(
-                body, content_type.decode("latin-1"), accept.decode("latin-1")
+            payload, produced = self.handler.invoke(
+                body, self.content_type.decode("latin-1"), self.accept.decode("latin-1")
             )
         except InvocationError as err:
-            await _respond(send, err.status_code, f"{err.message}\n".encode())
+            self._answer(err.status_code, f"{err.message}\n")
             return
-        await _respond(send, 200, payload, [(b"content-type", produced.encode("latin-1"))])
+        # The content type is the handler's text: a line break in it would split the head.
+        if "\r" in produced or "\n" in produced or not produced.isascii():
+            self._answer(
+                500,
+                f"ModelError: the handler's content type {produced!r} is not a valid header "
+                "value.\n",
+            )
+            return
+        self.out.append(response(200, payload, produced.encode("ascii"), self.close_after))
 
-    return app
+    def _answer(self, status: int, message: str) -> None:
+        self.out.append(response(status, message.encode("utf-8"), close=self.close_after))
+
+    def _flush(self) -> None:
+        out = self.out
+        self.out = []
+        transport = self.transport
+        if transport is None or self.closing:
+            return  # whatever the client pipelined after a closing answer is not answered
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.close_after:
+            transport.close()
+            self.closing = True
+
+    def _fail(self, status: int, message: str) -> None:
+        """Answer a request that cannot go on, then close (the parser cannot resync)."""
+        self.close_after = True
+        self._answer(status, message)
+        self._flush()
+
+    # Limits
+
+    def timed_out(self) -> None:
+        if self.closing:
+            self.drop()  # closed, but its client does not read the last answer: stop waiting
+        elif self.phase == _HEAD:
+            self._fail(
+                408, f"The request head did not arrive within {self.limits.head_seconds} s.\n"
+            )
+        elif self.phase == _BODY:
+            self._fail(
+                408, f"The request body did not arrive within {self.limits.body_seconds} s.\n"
+            )
+        else:
+            self.drop()
+
+    def drop(self, flush: bool = False) -> None:
+        """Close without an answer (idle, evicted, timed out, or shutting down).
+
+        ``flush``: answers already written still go out first, and the connection counts until
+        it is closed (a draining server waits for that); otherwise it stops counting now and
+        unsent answers are dropped (a client that does not read them is not waited for).
+        """
+        transport = self.transport
+        if transport is not None and flush:
+            transport.close()
+            self.closing = True
+            return
+        self.server.forget(self)
+        if transport is None:
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
 
 
 async def _ping(port: int, timeout: float = 10.0) -> bool:
@@ -156,45 +442,95 @@ async def _ping(port: int, timeout: float = 10.0) -> bool:
         return False
 
 
+def bind_loopback(port: int = 0) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (a free port by default): never another interface."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when installed (as uvicorn used), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def serve(
     handler: InferenceHandler,
     sock: socket.socket,
     on_ready: Callable[[], bool] | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (graceful) or until ``on_ready`` returns False.
 
     ``on_ready`` runs in a worker thread once ``/ping`` answers on ``sock``; returning False
     means the server is no longer wanted (its endpoint was deleted or updated meanwhile).
     """
-    import uvicorn
+    limits = limits or Limits()
+    bound = connection_bound(limits, raise_open_files_limit())
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(_main(handler, sock, on_ready, limits, bound))
 
-    config = uvicorn.Config(
-        make_app(handler),
-        lifespan="off",
-        access_log=False,
-        # Only our own clients connect, on 127.0.0.1: no X-Forwarded-* rewriting per request.
-        proxy_headers=False,
-        log_level="warning",
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        server_header=False,
-        date_header=False,
-    )
-    server = uvicorn.Server(config)
+
+async def _main(
+    handler: InferenceHandler,
+    sock: socket.socket,
+    on_ready: Callable[[], bool] | None,
+    limits: Limits,
+    bound: int,
+) -> None:
+    loop = asyncio.get_running_loop()
+    state = _Server(handler, limits, bound)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    listener = await loop.create_server(lambda: _Connection(state), sock=sock, backlog=1024)
     port = int(sock.getsockname()[1])
+    log.info("Serving on 127.0.0.1:%s, at most %s connections", port, bound)
 
-    async def main() -> None:
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.005)
-        if not serving.done():
-            if not await _ping(port):
-                log.error("The server does not answer GET /ping on 127.0.0.1:%s", port)
-                server.should_exit = True
-            elif on_ready is not None and not await asyncio.to_thread(on_ready):
+    sweeper: list[asyncio.TimerHandle] = []
+
+    def schedule_sweep() -> None:
+        due = loop.time() + 1.0
+        sweeper[:] = [loop.call_at(due, sweep, due)]
+
+    def sweep(due: float) -> None:
+        state.sweep(due)
+        schedule_sweep()
+
+    schedule_sweep()
+    try:
+        if not await _ping(port):
+            log.error("The server does not answer GET /ping on 127.0.0.1:%s", port)
+            return
+        if on_ready is not None:
+            # Not awaited directly: a SIGTERM during the check must still be noticed.
+            ready = asyncio.ensure_future(asyncio.to_thread(on_ready))
+            waiting = asyncio.ensure_future(stop.wait())
+            await asyncio.wait((ready, waiting), return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if ready.done() and not ready.result():
                 log.info("No longer wanted: shutting down")
-                server.should_exit = True
-        await serving
-
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(main())
+                return
+        await stop.wait()
+        log.info("Shutting down: finishing requests already started")
+    finally:
+        listener.close()
+        state.drain()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.drained.wait(), limits.graceful_shutdown_seconds)
+        if state.connections:
+            log.warning(
+                "Dropping %s requests still open after %s s",
+                len(state.connections),
+                limits.graceful_shutdown_seconds,
+            )
+        for connection in list(state.connections):
+            connection.drop()
+        sweeper[0].cancel()

@@ -153,7 +153,10 @@ def test_train_sensor_model_deploy_update_end_to_end(
     assert result.xcom("model_a_again")["Model"] == model_a
     assert "Reused the existing model" in result.log
     assert model_a["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert model_a["PrimaryContainer"]["ModelDataUrl"].endswith(f"{job}/output/model.tar.gz")
+    # Ray policy + handler: the code is repacked into <output>/<model name>/model.tar.gz (issue 12).
+    assert model_a["PrimaryContainer"]["ModelDataUrl"].endswith(f"{endpoint}-a/model.tar.gz")
+    environment = model_a["PrimaryContainer"]["Environment"]
+    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     # The default model name is the training job's.
     assert result.xcom("model_b", "model_name") == job
 

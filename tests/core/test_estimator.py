@@ -178,13 +178,7 @@ def test_attach_parses_rl_images(backend, image, toolkit, version, framework):
     assert estimator.hyperparameters() == backend.jobs["job-1"].hyper_parameters
 
 
-@pytest.mark.parametrize(
-    "image",
-    [
-        "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-rl:1.0",
-        f"{ECR}/sagemaker-rl-tensorflow:vw8.7.0-cpu-py3",
-    ],
-)
+@pytest.mark.parametrize("image", ["123456789012.dkr.ecr.us-east-1.amazonaws.com/my-rl:1.0"])
 def test_attach_treats_other_images_as_custom(backend, image):
     backend.add_job(training_job(image))
     estimator = RLEstimator.attach("job-1", backend=backend)
@@ -192,9 +186,20 @@ def test_attach_treats_other_images_as_custom(backend, image):
     assert estimator.toolkit is None
 
 
-def test_attach_wrong_framework_is_an_error(backend):
-    backend.add_job(training_job(f"{ECR}/sagemaker-rl-mxnet:coach0.10-cpu-py3"))
-    with pytest.raises(RLConfigError, match="didn't use an image for the requested framework"):
+@pytest.mark.parametrize(
+    "image",
+    [
+        f"{ECR}/sagemaker-rl-mxnet:coach0.10-cpu-py3",
+        # SDK v2.257.7 reads these as framework images too (tests/core/golden/.../attach.json).
+        f"{ECR}/sagemaker-rl-tensorflow:vw8.7.0-cpu-py3",
+        f"{ECR}/sagemaker-mxnet-py2-cpu:1.0.4",
+    ],
+)
+def test_attach_wrong_framework_is_an_error(backend, image):
+    backend.add_job(training_job(image))
+    with pytest.raises(
+        RLConfigError, match=r"didn't use (an )?image for (the )?requested framework"
+    ):
         RLEstimator.attach("job-1", backend=backend)
 
 
@@ -236,7 +241,8 @@ MXNET_ENV = {
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-rl:1.0",
             ModelKind.CUSTOM,
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-rl:1.0",
-            MXNET_ENV,
+            # Custom images get the training code repacked into model.tar.gz (SDK v2).
+            {**MXNET_ENV, "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
         ),
         (
             "rl-provider/ray:2.40.0-torch-cpu-py311",
@@ -244,7 +250,7 @@ MXNET_ENV = {
             "763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-inference:2.6.0-cpu-py312",
             {
                 "SAGEMAKER_PROGRAM": "rllib.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/policy-1/source/sourcedir.tar.gz",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                 "SAGEMAKER_REGION": "us-west-2",
             },
@@ -255,7 +261,7 @@ MXNET_ENV = {
             "763104351884.dkr.ecr.us-west-2.amazonaws.com/pytorch-inference:1.8.1-cpu-py3",
             {
                 "SAGEMAKER_PROGRAM": "rllib.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/policy-1/source/sourcedir.tar.gz",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                 "SAGEMAKER_REGION": "us-west-2",
             },
@@ -265,17 +271,25 @@ MXNET_ENV = {
 def test_create_model_branches(backend, image, kind, model_image, environment):
     model = attached(backend, image).create_model(name="policy-1")
     assert model.kind is kind
+    repacked = environment.get("SAGEMAKER_SUBMIT_DIRECTORY") == "/opt/ml/model/code"
     assert model.prepare_container_def(instance_type="ml.c5.large", region="us-west-2") == {
         "Image": model_image,
         "Environment": environment,
-        "ModelDataUrl": "s3://bucket/rl/job-1/output/model.tar.gz",
+        # Repacked: <default bucket>/<model name>/model.tar.gz, as SDK v2's repack_model.
+        "ModelDataUrl": "s3://default-bucket/policy-1/model.tar.gz"
+        if repacked
+        else "s3://bucket/rl/job-1/output/model.tar.gz",
     }
+    assert model.repack_from == ("s3://bucket/rl/job-1/output/model.tar.gz" if repacked else None)
     request = model.create_model_request("ml.c5.large")
     assert request["ModelName"] == "policy-1"
     assert request["ExecutionRoleArn"] == ROLE
 
 
-def test_ray_model_takes_the_users_inference_code(backend):
+def test_ray_model_takes_the_users_inference_code(backend, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve").mkdir()
+    (tmp_path / "serve" / "inference.py").write_text("def model_fn(d):\n    return d\n")
     model = attached(backend, "rl-provider/ray:2.40.0-torch-cpu-py311").create_model(
         name="policy-1", entry_point="inference.py", source_dir="serve"
     )

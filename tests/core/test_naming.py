@@ -57,7 +57,9 @@ def test_valid_names(name):
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "-a", "a-", "a_b", "a.b", "x" * 64, "é", "a b"])
+@pytest.mark.parametrize(
+    "name", ["", "-a", "a-", "a_b", "a.b", "x" * 64, "é", "a b", "abc\n", "a\n"]
+)
 def test_invalid_names_are_config_errors(name):
     with pytest.raises(RLConfigError, match="letters, digits and hyphens"):
         validate_name(name)

@@ -117,6 +117,9 @@ def test_request_is_exact():
         "Environment": {"RAY_DEDUP_LOGS": "0"},
         "Tags": [{"Key": "team", "Value": "rl"}],
         "EnableManagedSpotTraining": True,
+        # SDK v2.257.7 defaults (issue 12 point 8).
+        "DebugHookConfig": {"S3OutputPath": "s3://bucket/rl", "CollectionConfigurations": []},
+        "ProfilerConfig": {"S3OutputPath": "s3://bucket/rl", "DisableProfiler": False},
     }
 
 

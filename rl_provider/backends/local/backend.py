@@ -15,17 +15,19 @@ import contextlib
 import datetime as dt
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rl_provider.backends.local import transfer
+from rl_provider.backends.local import container, files, transfer
 from rl_provider.backends.local.endpoint import (
     ENDPOINT,
     ENDPOINT_CONFIG,
@@ -44,6 +46,7 @@ from rl_provider.core.jobs import (
     TrainingJobDescription,
 )
 from rl_provider.core.naming import validate_name
+from rl_provider.core.packaging import repack_model
 from rl_provider.exceptions import (
     BackendError,
     EndpointNotFoundError,
@@ -63,6 +66,7 @@ _ARN = "arn:aws:sagemaker:local:000000000000:training-job/{}"
 MAX_INVOCATION_BYTES = 6 * 1024 * 1024
 
 _T = TypeVar("_T")
+_ENV_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,511}")
 
 
 def _arn(kind: str, name: str) -> str:
@@ -73,20 +77,43 @@ def _utc(ts: float | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
 
 
-def _spawn_detached(module: str, args: list[str], home: Path, cwd: Path) -> tuple[int, float]:
-    """Start ``python -m module HOME ARGS --detach``; return the detached process's pid/start."""
+def _spawn_detached(
+    module: str, args: list[str], home: Path, cwd: Path, uris: list[str]
+) -> tuple[int, float]:
+    """Start ``python -m module HOME ARGS --detach``; return the detached process's pid/start.
+
+    The process gets the scrubbed environment and a private umask; if ``uris`` include s3://
+    locations it gets the caller's AWS credentials on stdin (kept in its memory, never in an
+    environment user code can read).
+    """
     spawned = subprocess.run(
         [sys.executable, "-m", module, str(home), *args, "--detach"],
-        stdin=subprocess.DEVNULL,
+        input=transfer.credentials_for(uris) + "\n",
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=container.scrubbed_env(),
+        umask=files.PRIVATE_UMASK,
     )
     if spawned.returncode != 0 or not spawned.stdout.strip().isdigit():
         raise OSError(spawned.stderr.strip() or f"{module} exited {spawned.returncode}")
     pid = int(spawned.stdout.strip())
     started = process_start(pid)
     return pid, started if started is not None else 0.0
+
+
+def _request_uris(request: Mapping[str, Any]) -> list[str]:
+    """Every location a training request reads or writes."""
+    submit = request.get("HyperParameters", {}).get("sagemaker_submit_directory")
+    uris = [
+        str(request["OutputDataConfig"]["S3OutputPath"]),
+        str(hp.decode_value(submit)) if submit else "",
+    ]
+    uris += [
+        str(c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", ""))
+        for c in request.get("InputDataConfig", [])
+    ]
+    return uris
 
 
 def _listing(
@@ -161,19 +188,45 @@ class LocalBackend:
     # ------------------------------------------------------------------------------ code
     def upload_code(self, archive: Path, uri: str) -> str:
         transfer.check_writable(uri, "Code location")
-        transfer.publish(archive, uri)
+        try:
+            transfer.publish(archive, uri)
+        except OSError as err:  # a bare OSError would be retried by Airflow as if transient
+            detail = files.out_of_space_message(uri, err) if files.is_out_of_space(err) else err
+            raise BackendError(f"Could not upload the code to {uri}: {detail}") from err
+        return uri
+
+    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
+        """``model.tar.gz`` with ``code`` (a directory, ``sourcedir.tar.gz`` or its URI) added
+        as ``code/``, published at ``uri``: the layout SageMaker's serving images read."""
+        transfer.check_readable(model_data, "model_data")
+        transfer.check_writable(uri, "Model location")
+        with (
+            tempfile.TemporaryDirectory(prefix="rl-provider-repack-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            original = stack.enter_context(transfer.local_copy(model_data, Path(tmp) / "model"))
+            if isinstance(code, str):
+                transfer.check_readable(code, "Model code")
+                code = stack.enter_context(transfer.local_copy(code, Path(tmp) / "code"))
+            repacked = repack_model(original, Path(code), Path(tmp) / "model.tar.gz")
+            transfer.publish(repacked.path, uri)
         return uri
 
     # -------------------------------------------------------------------------- training
     def create_training_job(self, **request: Any) -> dict[str, Any]:
         name = request.get("TrainingJobName", "")
-        self._validate(request)
+        self.validate_training_request(request)
+        submit = request["HyperParameters"]["sagemaker_submit_directory"]
+        transfer.check_readable(str(hp.decode_value(submit)), "Code archive")
         self.store.insert_job(name, request, self.stop_grace_seconds)
-        directory = self.home / "jobs" / name
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = files.private_dir(self.home / "jobs" / name)
         try:
             pid, started = _spawn_detached(
-                "rl_provider.backends.local.runner", [name], self.home, directory
+                "rl_provider.backends.local.runner",
+                [name],
+                self.home,
+                directory,
+                _request_uris(request),
             )
         except OSError as err:
             self.store.transition(
@@ -187,9 +240,16 @@ class LocalBackend:
             self.store.set_runner(name, pid, started)
         return {"TrainingJobArn": _ARN.format(name)}
 
-    def _validate(self, request: dict[str, Any]) -> None:
-        """Everything that would make the job fail at once is refused before it is created."""
-        validate_name(request.get("TrainingJobName", ""), kind="training job name")
+    def validate_training_request(self, request: Mapping[str, Any]) -> None:
+        """Everything that would make the job fail at once, refused before anything is uploaded
+        or created (``fit()`` calls this before it uploads the code): a taken name above all, so
+        a refused duplicate never overwrites the first job's ``sourcedir.tar.gz``."""
+        name = validate_name(request.get("TrainingJobName", ""), kind="training job name")
+        if self.store.job_exists(name):
+            raise ResourceExistsError(
+                f"Training job {name!r} already exists: training job names must be unique "
+                "(SageMaker rule); pick another name or attach to it."
+            )
         for key in (
             "AlgorithmSpecification",
             "OutputDataConfig",
@@ -219,7 +279,7 @@ class LocalBackend:
         submit = hyperparameters.get("sagemaker_submit_directory")
         if submit is None:
             raise RLConfigError("The request has no sagemaker_submit_directory (the code archive).")
-        transfer.check_readable(str(hp.decode_value(submit)), "Code archive")
+        transfer.check_writable(str(hp.decode_value(submit)), "Code location")
         for channel in request.get("InputDataConfig", []):
             source = channel.get("DataSource", {}).get("S3DataSource")
             if source is None:
@@ -229,8 +289,21 @@ class LocalBackend:
                 )
             transfer.check_readable(source["S3Uri"], f"Channel {channel['ChannelName']!r}")
         max_runtime = request["StoppingCondition"].get("MaxRuntimeInSeconds")
-        if not isinstance(max_runtime, int) or max_runtime < 1:
+        if isinstance(max_runtime, bool) or not isinstance(max_runtime, int) or max_runtime < 1:
             raise RLConfigError(f"MaxRuntimeInSeconds must be a positive int, got {max_runtime!r}.")
+        for key, value in (request.get("Environment") or {}).items():
+            # SageMaker's Environment rules (CreateTrainingJob): keys [a-zA-Z_][a-zA-Z0-9_]*, at
+            # most 512 characters each; a NUL cannot be passed to a process at all.
+            if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
+                raise RLConfigError(
+                    f"Environment key {key!r}: use letters, digits and underscores, not starting "
+                    "with a digit, at most 512 characters (SageMaker rule)."
+                )
+            if not isinstance(value, str) or "\0" in value or len(value) > 512:
+                raise RLConfigError(
+                    f"Environment[{key!r}] = {value!r}: pass a string of at most 512 characters "
+                    "without NUL (SageMaker rule)."
+                )
 
     def describe_training_job(self, name: str) -> TrainingJobDescription:
         row = self._reap(self.store.get_job(name))
@@ -284,6 +357,11 @@ class LocalBackend:
             end = row.training_end_time or time.time()
             api["TrainingTimeInSeconds"] = int(end - row.training_start_time)
         return TrainingJobDescription.from_api(api)
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """The ``Tags`` a training job was created with (ListTags of its ARN)."""
+        name = arn.rsplit("/", 1)[-1]
+        return [dict(tag) for tag in self.store.get_job(name).request.get("Tags", [])]
 
     def _reap(self, row: JobRow) -> JobRow:
         """A job whose runner is gone (kill -9, reboot) is marked Failed, saying so."""
@@ -377,7 +455,10 @@ class LocalBackend:
         except FileNotFoundError:
             return [], offset
         end = data.rfind(b"\n") + 1
-        lines = data[:end].decode("utf-8", errors="replace").splitlines()
+        # Split on "\n" only: str.splitlines() also breaks at \r, form feed and U+2028, which
+        # programs (tqdm's progress bars) write inside one line. One decode, then one split (a
+        # 0x0A byte is always "\n" in UTF-8): faster than splitlines() on a million lines.
+        lines = data[:end].decode("utf-8", errors="replace").split("\n")[:-1]
         return lines, offset + end
 
     def log_file(self, name: str) -> Path:
@@ -506,7 +587,7 @@ class LocalBackend:
                 f"Cannot create already existing endpoint {name!r}: update it "
                 "(update_endpoint / deploy(update_endpoint=True)) or delete it first."
             ) from None
-        self._start_server(name, 1)
+        self._start_server(name, 1, config)
         return {"EndpointArn": _arn("endpoint", name)}
 
     def update_endpoint(self, **request: Any) -> dict[str, Any]:
@@ -533,15 +614,25 @@ class LocalBackend:
 
         if self.store.update(ENDPOINT, name, start_update) is None:
             raise EndpointNotFoundError(f"Endpoint {name!r} was deleted while being updated.")
-        self._start_server(name, generation[0])
+        self._start_server(name, generation[0], config)
         return {"EndpointArn": _arn("endpoint", name)}
 
-    def _start_server(self, name: str, generation: int) -> None:
-        directory = self.home / "endpoints" / name / str(generation)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _start_server(self, name: str, generation: int, config: str) -> None:
+        variants = (self.store.get(ENDPOINT_CONFIG, config) or {}).get("ProductionVariants", [])
+        model = self.store.get(MODEL, variants[0]["ModelName"]) if variants else None
+        container_def = (model or {}).get("PrimaryContainer", {})
+        uris = [
+            str(container_def.get("ModelDataUrl") or ""),
+            str(container_def.get("Environment", {}).get("SAGEMAKER_SUBMIT_DIRECTORY") or ""),
+        ]
+        directory = files.private_dir(self.home / "endpoints" / name / str(generation))
         try:
             pid, started = _spawn_detached(
-                "rl_provider.backends.local.endpoint", [name, str(generation)], self.home, directory
+                "rl_provider.backends.local.endpoint",
+                [name, str(generation)],
+                self.home,
+                directory,
+                uris,
             )
         except OSError as err:
             reason = f"could not start the model server: {err}"

@@ -232,8 +232,7 @@ def training_env(
 
 def process_env(container_env: Mapping[str, str], code_dir: Path) -> dict[str, str]:
     """The entry point's whole environment: ours, minus secrets, plus the container's."""
-    env = {k: v for k, v in os.environ.items() if not _is_secret(k)}
-    env.update(container_env)
+    env = scrubbed_env(container_env)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(code_dir), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
@@ -241,14 +240,55 @@ def process_env(container_env: Mapping[str, str], code_dir: Path) -> dict[str, s
     return env
 
 
-# Never hand credentials or connection secrets to the job or its logs.
-_SECRET_PREFIXES = ("AWS_", "AIRFLOW_CONN_", "AIRFLOW__CORE__FERNET", "AIRFLOW__DATABASE__")
-_SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "CREDENTIAL")
+def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The one environment every process the backend starts gets: this process's environment
+    without credentials or connection secrets (SageMaker never hands a container the caller's
+    credentials), plus ``extra`` (the request's own ``Environment``, which the user chose).
+
+    Used for the runner, the model server, the entry point and ``pip install -r
+    requirements.txt``; docs/RELIABILITY.md lists what is dropped.
+    """
+    env = {k: v for k, v in os.environ.items() if not is_secret(k)}
+    env.update({str(k): str(v) for k, v in (extra or {}).items()})
+    return env
 
 
-def _is_secret(name: str) -> bool:
+def drop_secrets() -> None:
+    """Remove the credentials from this process's own ``os.environ`` (runner, model server)."""
+    for key in [k for k in os.environ if is_secret(k)]:
+        del os.environ[key]
+
+
+# Never hand credentials or connection secrets to user code or its logs. AWS_* holds keys,
+# tokens, profiles and endpoints; Airflow's connections, variables, Fernet key, metadata database
+# and Celery broker URLs hold passwords; the words catch the rest (GITHUB_TOKEN, DB_PASSWORD,
+# GOOGLE_APPLICATION_CREDENTIALS, ...).
+_SECRET_PREFIXES = (
+    "AWS_",
+    "AIRFLOW_CONN_",
+    "AIRFLOW_VAR_",
+    "AIRFLOW__CORE__FERNET",
+    "AIRFLOW__DATABASE__",
+    "AIRFLOW__CELERY__",
+    "AIRFLOW__API_AUTH__",
+)
+_SECRET_WORDS = (
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "TOKEN",
+    "CREDENTIAL",
+    "API_KEY",
+    "APIKEY",
+    "PRIVATE_KEY",
+)
+# Not secrets, and SDKs in the job need them to pick a region.
+_KEPT = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def is_secret(name: str) -> bool:
     upper = name.upper()
-    if upper in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+    if upper in _KEPT:
         return False
     return upper.startswith(_SECRET_PREFIXES) or any(word in upper for word in _SECRET_WORDS)
 

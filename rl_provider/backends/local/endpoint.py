@@ -15,16 +15,18 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rl_provider.backends.local import transfer
+from rl_provider.backends.local import container, files, transfer
 from rl_provider.backends.local.processes import same_process
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import EndpointStatus
 from rl_provider.core.packaging import safe_extract
+from rl_provider.exceptions import BackendError
 
 ENDPOINT = "endpoint"
 ENDPOINT_CONFIG = "endpoint_config"
@@ -32,6 +34,11 @@ MODEL = "model"
 # Where a SageMaker serving container unpacks model.tar.gz. A SAGEMAKER_SUBMIT_DIRECTORY under it
 # means the code travels inside the artifact (how SDK v2 repacks PyTorch models).
 MODEL_DIR_IN_CONTAINER = "/opt/ml/model"
+
+# How often a serving model server checks that its endpoint record still names it, and how long
+# it then gives in-flight requests before it exits regardless.
+WATCH_SECONDS = 1.0
+WATCH_EXIT_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +115,7 @@ def _prepare(store: LocalStore, name: str, generation: int) -> tuple[Path, Path 
     if container.get("ModelDataUrl"):
         with transfer.local_copy(container["ModelDataUrl"], root / "download") as archive:
             safe_extract(archive, model_dir)
+    files.make_private(model_dir)
     submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY")
     program = environment.get("SAGEMAKER_PROGRAM")
     if not submit:
@@ -117,7 +125,39 @@ def _prepare(store: LocalStore, name: str, generation: int) -> tuple[Path, Path 
         return model_dir, model_dir / inside.relative_to(MODEL_DIR_IN_CONTAINER), program
     with transfer.local_copy(submit, root / "download") as archive:
         safe_extract(archive, code_dir)
+    files.make_private(code_dir)
     return model_dir, code_dir, program
+
+
+def _still_wanted(store: LocalStore, name: str, generation: int, db: tuple[int, int]) -> bool:
+    """Whether this server's home, database and endpoint record still name it."""
+    try:
+        stat = os.stat(store.path)
+    except OSError:
+        return False  # the home was deleted
+    if (stat.st_dev, stat.st_ino) != db:
+        return False  # deleted and made again: its records are not ours
+    try:
+        body = store.get(ENDPOINT, name)
+    except BackendError:
+        return True  # unreadable for now (a full disk): keep serving, ask again
+    if body is None:
+        return False
+    slots = (body.get("active") or {}, body.get("pending") or {})
+    return any(slot.get("generation") == generation for slot in slots)
+
+
+def _watch_record(store: LocalStore, name: str, generation: int) -> None:
+    """Exit when the endpoint record (or the whole home) is gone: a server whose home was
+    deleted (``rm -rf .airflow``) used to serve forever, with nothing left to stop it."""
+    stat = os.stat(store.path)
+    db = (stat.st_dev, stat.st_ino)
+    while _still_wanted(store, name, generation, db):
+        time.sleep(WATCH_SECONDS)
+    log.warning("Endpoint %s generation %s is no longer recorded: exiting", name, generation)
+    os.kill(os.getpid(), signal.SIGTERM)  # the server's graceful stop: in-flight requests end
+    time.sleep(WATCH_EXIT_SECONDS)
+    os._exit(0)
 
 
 def run(home: Path, name: str, generation: int) -> int:
@@ -152,9 +192,10 @@ def run(home: Path, name: str, generation: int) -> int:
             return False
         if replaced.get("pid") and same_process(int(replaced["pid"]), replaced.get("started")):
             with contextlib.suppress(ProcessLookupError):
-                # uvicorn's SIGTERM: stop accepting, finish in-flight requests, exit.
+                # The server's SIGTERM: stop accepting, finish in-flight requests, exit.
                 os.kill(int(replaced["pid"]), signal.SIGTERM)
         log.info("In service (replaced pid %s)", replaced.get("pid") or "none")
+        threading.Thread(target=_watch_record, args=(store, name, generation), daemon=True).start()
         return True
 
     serve(handler, sock, on_ready=on_ready)
@@ -165,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     detach = "--detach" in args
     home, name, generation = (a for a in args if a != "--detach")
+    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
+    os.umask(files.PRIVATE_UMASK)
     if detach:
+        transfer.receive_credentials(sys.stdin.readline())
         pid = os.fork()
         if pid:
             print(pid, flush=True)
@@ -175,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         directory.mkdir(parents=True, exist_ok=True)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
-        log_fd = os.open(directory / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log_fd = os.open(
+            directory / "server.log",
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            files.PRIVATE_FILE_MODE,
+        )
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
     return run(Path(home), name, int(generation))

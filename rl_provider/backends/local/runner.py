@@ -27,18 +27,25 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any, cast
 
-from rl_provider.backends.local import container, transfer
+from rl_provider.backends.local import container, files, transfer
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.metrics import MetricExtractor
-from rl_provider.core.packaging import pack_directory, safe_extract
-from rl_provider.exceptions import RLProviderError
+from rl_provider.core.packaging import safe_extract
+from rl_provider.exceptions import BackendError, RLProviderError
 
 _PR_SET_PDEATHSIG = 1
 _FLUSH_SECONDS = 0.25
 _STREAM_DRAIN_SECONDS = 2.0
 _STOP_POLL_SECONDS = 1.0
 _STDERR_TAIL = 20
+_GUARD_POLL_SECONDS = 0.5
+_CHILD_POLL_SECONDS = 0.05
+# How long a runner that cannot record the job's end (full disk) waits for space, and how often
+# it tries; at most this many metric points wait for the database meanwhile.
+_FULL_DISK_WAIT_SECONDS = 6 * 3600.0
+_FULL_DISK_POLL_SECONDS = 1.0
+_MAX_PENDING_METRICS = 10_000
 
 
 def job_dir(home: Path, name: str) -> Path:
@@ -83,38 +90,57 @@ class Runner:
         self.python = sys.executable
         self.started = time.monotonic()
         self.max_runtime = float(self.request["StoppingCondition"]["MaxRuntimeInSeconds"])
+        # Set when a write failed for lack of space: the job's FailureReason then says so.
+        self.out_of_space: BaseException | None = None
+        self.log: IO[str] = open(os.devnull, "w")  # noqa: SIM115 (replaced by run())
 
     # ------------------------------------------------------------------------------ phases
     def run(self) -> int:
         _catch_stop_signals()
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "a", encoding="utf-8") as log:
-            self.log = log
-            try:
-                return self._run()
-            except BaseException as err:
-                self._write(f"rl_provider runner error: {traceback.format_exc()}")
-                self._end(
-                    SecondaryStatus.FAILED,
-                    TrainingJobStatus.FAILED,
-                    f"InternalServerError: the local runner failed: {err!r}",
-                )
-                raise
+        try:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+        except OSError as err:
+            # No log to write to (a full disk, above all): the reason still says why.
+            self._end(SecondaryStatus.FAILED, TrainingJobStatus.FAILED, self._reason(err))
+            return 1
+        self.log.close()  # the placeholder
+        self.log = log
+        try:
+            return self._run()
+        except BaseException as err:
+            self._write(f"rl_provider runner error: {traceback.format_exc()}")
+            self._end(
+                SecondaryStatus.FAILED,
+                TrainingJobStatus.FAILED,
+                self._reason(
+                    err, f"InternalServerError: the local runner failed: {type(err).__name__}"
+                ),
+            )
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                self.log.close()
 
     def _run(self) -> int:
-        self.store.transition(self.name, SecondaryStatus.DOWNLOADING, "Downloading input data")
+        self.paths.create()
+        # Each step forward is refused once a stop was accepted (Stopping is past both): the
+        # entry point of a job stopped before it started never starts.
+        if not self.store.transition(
+            self.name, SecondaryStatus.DOWNLOADING, "Downloading input data"
+        ):
+            return self._finish(stopped=SecondaryStatus.STOPPED, exit_code=None, tail=[])
         try:
             self._prepare()
         except (RLProviderError, OSError, subprocess.SubprocessError) as err:
-            self._end(SecondaryStatus.FAILED, TrainingJobStatus.FAILED, f"ClientError: {err}")
+            self._end(SecondaryStatus.FAILED, TrainingJobStatus.FAILED, self._reason(err))
             return 1
-        if self._stop_requested():
-            return self._finish(stopped=SecondaryStatus.STOPPED, exit_code=None, tail=[])
-        self.store.transition(
+        if self._stop_requested() or not self.store.transition(
             self.name,
             SecondaryStatus.TRAINING,
             "Training image download completed. Training in progress.",
-        )
+        ):
+            return self._finish(stopped=SecondaryStatus.STOPPED, exit_code=None, tail=[])
         exit_code, stopped, tail = self._train()
         return self._finish(stopped=stopped, exit_code=exit_code, tail=tail)
 
@@ -126,6 +152,7 @@ class Runner:
         if submit:
             with transfer.local_copy(str(submit), self.dir / "download") as archive:
                 safe_extract(archive, self.paths.code)
+            files.make_private(self.paths.code)
         program = self.paths.code / str(framework.get("sagemaker_program", ""))
         if not program.is_file():
             raise _PrepareError(
@@ -153,7 +180,9 @@ class Runner:
             else:
                 shutil.rmtree(env_dir, ignore_errors=True)
                 self._write(f"Installing requirements.txt into {env_dir}")
-                subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
+                # requirements.txt runs setup.py/build backends: user code, so no credentials.
+                env = container.scrubbed_env()
+                subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, env=env)
                 python = env_dir / "bin" / "python"
                 site = subprocess.run(
                     [
@@ -164,6 +193,7 @@ class Runner:
                     check=True,
                     capture_output=True,
                     text=True,
+                    env=env,
                 ).stdout.strip()
                 # Our packages (ray, torch, ...) stay importable beneath the job's own.
                 Path(site, "_rl_provider_parent.pth").write_text(
@@ -182,6 +212,7 @@ class Runner:
                     cwd=self.paths.code,
                     capture_output=True,
                     text=True,
+                    env=env,
                 )
                 for line in (pip.stdout + pip.stderr).splitlines():
                     self._write(line)
@@ -210,6 +241,7 @@ class Runner:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+        guardian = _guard_group(child.pid)
         self.store.set_entry_pid(self.name, child.pid)
         lines: queue.Queue[tuple[str, float, str] | None] = queue.Queue()
         streams = (cast(IO[bytes], child.stdout), cast(IO[bytes], child.stderr))
@@ -222,10 +254,12 @@ class Runner:
         tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         pending: list[tuple[str, float, float]] = []
         open_streams, last_flush, last_stop_poll = 2, time.monotonic(), 0.0
+        last_line = last_child_poll = 0.0
         stopped: SecondaryStatus | None = None
         stop_sent = exited_at = None
         killed = False
         while True:
+            arrived = False
             try:
                 item = lines.get(timeout=0.1)
             except queue.Empty:
@@ -234,19 +268,28 @@ class Runner:
                 if item is None:
                     open_streams -= 1
                 else:
+                    arrived = True
                     label, stamp, text = item
-                    self.log.write(text + "\n")
+                    self._write(text)
                     if label == "stderr":
                         tail.append(text)
                     pending += [(m.name, m.value, stamp) for m in extractor.match(text)]
             now = time.monotonic()
+            if arrived:
+                last_line = now
             if now - last_flush >= _FLUSH_SECONDS or len(pending) >= 500:
                 self._flush(pending)
                 last_flush = now
-            if child.poll() is not None:
-                exited_at = exited_at or now
-                # Streams end when every process holding them exits; do not wait on stragglers.
-                if open_streams == 0 or now - exited_at > _STREAM_DRAIN_SECONDS:
+            # A waitpid per line cost as much as the line; every _CHILD_POLL_SECONDS is enough.
+            if exited_at is None and now - last_child_poll >= _CHILD_POLL_SECONDS:
+                last_child_poll = now
+                if child.poll() is not None:
+                    exited_at = now
+            if exited_at is not None:
+                # Streams end when every process holding them exits. Lines still arriving are
+                # drained (a fast writer is far ahead of us: stopping 2 s after its exit lost
+                # half of 400,000 lines); only a silent straggler holding a pipe is not waited on.
+                if open_streams == 0 or now - max(exited_at, last_line) > _STREAM_DRAIN_SECONDS:
                     break
                 continue
             if stopped is None:
@@ -275,6 +318,9 @@ class Runner:
                 _signal_group(child.pid, signal.SIGKILL)
                 killed = True
         _signal_group(child.pid, signal.SIGKILL)  # whatever the entry point left behind
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(guardian, signal.SIGKILL)
+        os.waitpid(guardian, 0)
         self._flush(pending)
         self.store.set_entry_pid(self.name, None)
         return child.returncode, stopped, list(tail)
@@ -282,44 +328,63 @@ class Runner:
     def _finish(
         self, *, stopped: SecondaryStatus | None, exit_code: int | None, tail: list[str]
     ) -> int:
-        self.store.transition(
-            self.name, SecondaryStatus.UPLOADING, "Uploading generated training model"
-        )
         try:
-            artifacts = self._package()
+            self.store.transition(
+                self.name, SecondaryStatus.UPLOADING, "Uploading generated training model"
+            )
+        except BackendError as err:
+            if not files.is_out_of_space(err, self.store.home):
+                raise
+            self.out_of_space = err  # the artifacts may still fit at the output path
+        artifacts: list[str] = []
+        try:
+            self._package(artifacts)
         except (RLProviderError, OSError) as err:
+            # A model.tar.gz that was published stays referenced (output.tar.gz may not fit).
             self._end(
                 SecondaryStatus.FAILED,
                 TrainingJobStatus.FAILED,
-                f"ClientError: packaging failed: {err}",
+                self._reason(err, "ClientError: packaging failed"),
+                artifacts[0] if artifacts else None,
             )
             return 1
         if stopped is not None:
-            self._end(stopped, TrainingJobStatus.STOPPED, None, artifacts)
+            self._end(stopped, TrainingJobStatus.STOPPED, None, artifacts[0])
             return 0
         if exit_code == 0:
             (self.paths.output / "success").touch()
-            self._end(SecondaryStatus.COMPLETED, TrainingJobStatus.COMPLETED, None, artifacts)
+            self._end(SecondaryStatus.COMPLETED, TrainingJobStatus.COMPLETED, None, artifacts[0])
             return 0
         self._end(
             SecondaryStatus.FAILED,
             TrainingJobStatus.FAILED,
             self._failure_reason(exit_code, tail),
-            artifacts,
+            artifacts[0],
         )
         return 1
 
-    def _package(self) -> str:
-        """``model.tar.gz`` and ``output.tar.gz`` at ``<output_path>/<job>/output/``."""
+    def _package(self, published: list[str]) -> None:
+        """``model.tar.gz`` then ``output.tar.gz`` at ``<output_path>/<job>/output/``, each URI
+        appended to ``published`` once it is there.
+
+        One copy of the model remains: the archive is written in place at a file:// location
+        (only an s3:// upload needs a local archive, deleted after), and the packed directory is
+        emptied once its archive is published (a 200 MB model took 600 MB, three copies).
+        """
         output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         prefix = f"{output}/{self.name}/output"
-        staging = self.dir / "packaged"
-        staging.mkdir(exist_ok=True)
-        pack_directory(self.paths.model, staging / "model.tar.gz")
-        pack_directory(self.paths.output_data, staging / "output.tar.gz")
-        for artifact in ("model.tar.gz", "output.tar.gz"):
-            transfer.publish(staging / artifact, f"{prefix}/{artifact}")
-        return f"{prefix}/model.tar.gz"
+        for source, artifact in (
+            (self.paths.model, "model.tar.gz"),
+            (self.paths.output_data, "output.tar.gz"),
+        ):
+            uri = f"{prefix}/{artifact}"
+            transfer.publish_directory(source, uri, self.dir / "download")
+            published.append(uri)
+            for entry in source.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
 
     def _failure_reason(self, exit_code: int | None, tail: list[str]) -> str:
         failure = self.paths.output / "failure"
@@ -329,8 +394,16 @@ class Runner:
             how = f"killed by signal {signal.Signals(-exit_code).name}"
         else:
             how = f"ExitCode {exit_code}"
+        if self.out_of_space is not None:
+            how += f"; {files.out_of_space_message(self.store.home, self.out_of_space)}"
         last = "\n".join(tail[-10:]).strip()
         return f"AlgorithmError: {how}" + (f"\n{last}" if last else "")
+
+    def _reason(self, err: BaseException, context: str = "ClientError") -> str:
+        """The FailureReason for ``err``: out of space says so, whatever the step."""
+        if files.is_out_of_space(err, self.store.home):
+            return f"ClientError: {files.out_of_space_message(self.store.home, err)}"
+        return f"{context}: {err}"
 
     # ----------------------------------------------------------------------------- helpers
     def _end(
@@ -346,14 +419,27 @@ class Runner:
             SecondaryStatus.STOPPED: "Training job stopped",
             SecondaryStatus.MAX_RUNTIME_EXCEEDED: "Job stopped: MaxRuntimeInSeconds reached",
         }
-        self.store.transition(
-            self.name,
-            secondary,
-            messages.get(secondary, secondary.value),
-            status=status,
-            failure_reason=reason,
-            model_artifacts=artifacts,
-        )
+        # The end state must be recorded: on a full disk the database cannot take it, and a
+        # runner that died then read "killed, or the machine restarted" once space was freed.
+        # Wait for space instead (the reaper sees a live runner meanwhile).
+        deadline = time.monotonic() + _FULL_DISK_WAIT_SECONDS
+        while True:
+            try:
+                self.store.transition(
+                    self.name,
+                    secondary,
+                    messages.get(secondary, secondary.value),
+                    status=status,
+                    failure_reason=reason,
+                    model_artifacts=artifacts,
+                )
+                return
+            except BackendError as err:
+                if not files.is_out_of_space(err, self.store.home):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(_FULL_DISK_POLL_SECONDS)
 
     def _stop_requested(self) -> bool:
         if self.stop_signal.is_set():
@@ -361,21 +447,69 @@ class Runner:
         return self.store.get_job(self.name).status is TrainingJobStatus.STOPPING
 
     def _flush(self, pending: list[tuple[str, float, float]]) -> None:
-        self.log.flush()
+        try:
+            self.log.flush()
+        except OSError as err:
+            self._lost_log(err)
         if pending:
-            self.store.add_metrics(self.name, pending)
+            try:
+                self.store.add_metrics(self.name, pending)
+            except BackendError as err:
+                if not files.is_out_of_space(err, self.store.home):
+                    raise
+                self.out_of_space = err
+                del pending[:-_MAX_PENDING_METRICS]  # kept for the next flush, within bounds
+                return
             pending.clear()
 
     def _write(self, line: str) -> None:
-        self.log.write(line.rstrip("\n") + "\n")
-        self.log.flush()
+        """One log line (buffered; flushed every _FLUSH_SECONDS and at the end)."""
+        try:
+            self.log.write(line.rstrip("\n") + "\n")
+        except OSError as err:
+            self._lost_log(err)
+
+    def _lost_log(self, err: OSError) -> None:
+        """A log write failed (disk full): start a fresh buffer; the job's reason will say so."""
+        if not files.is_out_of_space(err):
+            raise err
+        self.out_of_space = err
+        with contextlib.suppress(OSError):
+            self.log.close()
+        self.log = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 (closed by run)
 
 
 def _pump(stream: IO[bytes], label: str, lines: queue.Queue[tuple[str, float, str] | None]) -> None:
     with stream:
         for raw in stream:
-            lines.put((label, time.time(), raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+            # A line is what the program wrote before "\n"; a "\r" in it (or at its end) stays.
+            text = raw[:-1] if raw.endswith(b"\n") else raw
+            lines.put((label, time.time(), text.decode("utf-8", errors="replace")))
     lines.put(None)
+
+
+def _guard_group(pgid: int) -> int:
+    """Fork a guardian that SIGKILLs the entry point's process group once this runner is gone.
+
+    PR_SET_PDEATHSIG reaches the entry point only, not its children (Ray workers, a subprocess
+    the script started): they used to live on after a kill -9 of the runner until something
+    described the job. The guardian is forked before any thread starts and holds no descriptor
+    of ours, so it keeps no pipe open; the runner kills it when the job ends normally.
+    """
+    runner = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        os.closerange(0, os.sysconf("SC_OPEN_MAX"))
+        os.setsid()  # a kill of the runner's process group must not take the guardian with it
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stop is the runner's business
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while os.getppid() == runner:
+            time.sleep(_GUARD_POLL_SECONDS)
+        os.killpg(pgid, signal.SIGKILL)
+    finally:
+        os._exit(0)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -390,7 +524,10 @@ def main(argv: list[str] | None = None) -> int:
     # Before the fork: the pid the parent prints is recorded and may be sent SIGTERM at once (a
     # stop right after create); the default action would kill the runner before it starts.
     _catch_stop_signals()
+    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
+    os.umask(files.PRIVATE_UMASK)
     if detach:
+        transfer.receive_credentials(sys.stdin.readline())
         pid = os.fork()
         if pid:
             print(pid, flush=True)
@@ -399,7 +536,9 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         runner_log = os.open(
-            job_dir(Path(home), name) / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            job_dir(Path(home), name) / "runner.log",
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            files.PRIVATE_FILE_MODE,
         )
         os.dup2(runner_log, 1)
         os.dup2(runner_log, 2)

@@ -7,19 +7,21 @@ overwriting a terminal state.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rl_provider.backends.local import files
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
-from rl_provider.exceptions import JobNotFoundError, ResourceExistsError
+from rl_provider.exceptions import BackendError, JobNotFoundError, ResourceExistsError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS training_jobs (
@@ -64,6 +66,7 @@ CREATE TABLE IF NOT EXISTS kv (
 );
 """
 
+_TABLES = {"training_jobs", "transitions", "metrics", "kv"}
 _NON_TERMINAL = tuple(s.value for s in TrainingJobStatus if not s.is_terminal())
 
 
@@ -103,30 +106,76 @@ class LocalStore:
         self.home = home
         self.path = home / "state.db"
         self._local = threading.local()
-        home.mkdir(parents=True, exist_ok=True)
-        self._connection().executescript(SCHEMA)
+        with self._errors():
+            self._open()
+
+    def _open(self) -> None:
+        """Create or migrate the database once, under an exclusive file lock.
+
+        Switching to WAL and creating the schema take SQLite locks that the busy timeout does not
+        always cover: many processes opening the home at once (two Airflow tasks starting
+        together) got "database is locked". Under the lock only one process does it at a time,
+        and each skips what is already done.
+        """
+        files.private_dir(self.home)  # first: nobody else can reach what is created inside
+        lock = files.private_file(self.home / "state.lock")
+        with open(lock, "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            db = self._connection()
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            if not _TABLES.issubset(tables):
+                db.executescript(SCHEMA)
+            for suffix in ("", "-wal", "-shm"):
+                # By path, never through a descriptor: closing any descriptor of the database
+                # file drops this process's SQLite locks on it (sqlite.org/howtocorrupt.html).
+                # SQLite gives -wal/-shm the database's mode; older homes had 0644.
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(self.path.with_name(self.path.name + suffix), files.PRIVATE_FILE_MODE)
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=60000")
             self._local.db = db
         return db
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors as a ``BackendError`` that says what happened (disk full, above all)."""
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            yield
+        except (sqlite3.Error, OSError) as err:
+            what = (
+                f"state database {self.path}"
+                if isinstance(err, sqlite3.Error)
+                else f"home {self.home}"
+            )
+            if files.is_out_of_space(err, self.home):
+                detail = f"cannot be written: {files.out_of_space_message(self.home, err)}"
+            else:
+                detail = f"failed: {type(err).__name__}: {err}."
+            raise BackendError(f"The local backend's {what} {detail}") from err
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._errors():
+            return list(self._connection().execute(sql, args))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._errors():
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     # ------------------------------------------------------------------------------ jobs
     def insert_job(self, name: str, request: Mapping[str, Any], stop_grace: float) -> None:
@@ -156,6 +205,9 @@ class LocalStore:
                 (name, SecondaryStatus.STARTING.value, now, "Preparing the instances for training"),
             )
 
+    def job_exists(self, name: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM training_jobs WHERE name = ?", (name,)))
+
     def set_runner(self, name: str, pid: int, started: float) -> None:
         with self._transaction() as db:
             db.execute(
@@ -168,11 +220,8 @@ class LocalStore:
             db.execute("UPDATE training_jobs SET entry_pid = ? WHERE name = ?", (pid, name))
 
     def get_job(self, name: str) -> JobRow:
-        row = (
-            self._connection()
-            .execute("SELECT * FROM training_jobs WHERE name = ?", (name,))
-            .fetchone()
-        )
+        rows = self._rows("SELECT * FROM training_jobs WHERE name = ?", (name,))
+        row = rows[0] if rows else None
         if row is None:
             raise JobNotFoundError(
                 f"Training job {name!r} not found in {self.home} "
@@ -190,7 +239,7 @@ class LocalStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_job_row(r) for r in self._connection().execute(sql, args)]
+        return [_job_row(r) for r in self._rows(sql, args)]
 
     def transition(
         self,
@@ -203,15 +252,20 @@ class LocalStore:
         model_artifacts: str | None = None,
         only_if_active: bool = True,
     ) -> bool:
-        """Close the open transition and open ``secondary``; False if the job already ended."""
+        """Close the open transition and open ``secondary``; False if the job already ended or
+        is past ``secondary`` (the secondary status never moves backwards)."""
         now = time.time()
         with self._transaction() as db:
             row = db.execute(
-                "SELECT status, training_start_time FROM training_jobs WHERE name = ?", (name,)
+                "SELECT status, secondary_status, training_start_time FROM training_jobs "
+                "WHERE name = ?",
+                (name,),
             ).fetchone()
             if row is None:
                 raise JobNotFoundError(f"Training job {name!r} not found in {self.home}.")
             if only_if_active and row["status"] not in _NON_TERMINAL:
+                return False
+            if secondary.progress() < SecondaryStatus(row["secondary_status"]).progress():
                 return False
             seq = db.execute(
                 "SELECT COALESCE(MAX(seq), -1) FROM transitions WHERE job = ?", (name,)
@@ -246,12 +300,10 @@ class LocalStore:
             return True
 
     def transitions(self, name: str) -> list[sqlite3.Row]:
-        return list(
-            self._connection().execute(
-                "SELECT status, start_time, end_time, message FROM transitions "
-                "WHERE job = ? ORDER BY seq",
-                (name,),
-            )
+        return self._rows(
+            "SELECT status, start_time, end_time, message FROM transitions "
+            "WHERE job = ? ORDER BY seq",
+            (name,),
         )
 
     # --------------------------------------------------------------------------- metrics
@@ -266,19 +318,17 @@ class LocalStore:
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         series: dict[str, list[tuple[float, float]]] = {}
-        for row in self._connection().execute(
+        for row in self._rows(
             "SELECT name, value, timestamp FROM metrics WHERE job = ? ORDER BY id", (name,)
         ):
             series.setdefault(row["name"], []).append((row["timestamp"], row["value"]))
         return series
 
     def final_metrics(self, name: str) -> list[sqlite3.Row]:
-        return list(
-            self._connection().execute(
-                "SELECT name, value, timestamp FROM metrics WHERE id IN "
-                "(SELECT MAX(id) FROM metrics WHERE job = ? GROUP BY name) ORDER BY name",
-                (name,),
-            )
+        return self._rows(
+            "SELECT name, value, timestamp FROM metrics WHERE id IN "
+            "(SELECT MAX(id) FROM metrics WHERE job = ? GROUP BY name) ORDER BY name",
+            (name,),
         )
 
     def last_values(self) -> dict[str, list[sqlite3.Row]]:
@@ -324,12 +374,10 @@ class LocalStore:
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """The stored body with its creation time as ``_created``; None if there is none."""
-        row = (
-            self._connection()
-            .execute("SELECT body, creation_time FROM kv WHERE kind = ? AND name = ?", (kind, name))
-            .fetchone()
+        rows = self._rows(
+            "SELECT body, creation_time FROM kv WHERE kind = ? AND name = ?", (kind, name)
         )
-        return None if row is None else _body(row)
+        return _body(rows[0]) if rows else None
 
     def delete(self, kind: str, name: str) -> bool:
         with self._transaction() as db:
@@ -340,7 +388,7 @@ class LocalStore:
     def names(self, kind: str) -> list[str]:
         return [
             r["name"]
-            for r in self._connection().execute(
+            for r in self._rows(
                 "SELECT name FROM kv WHERE kind = ? ORDER BY creation_time DESC", (kind,)
             )
         ]

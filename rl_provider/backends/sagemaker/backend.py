@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import logging
-import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Generator, Mapping
@@ -38,7 +37,7 @@ from rl_provider.core.jobs import (
 )
 from rl_provider.core.metrics import MetricExtractor
 from rl_provider.core.naming import validate_name
-from rl_provider.core.packaging import sha256_file
+from rl_provider.core.packaging import repack_model, sha256_file
 from rl_provider.exceptions import (
     BackendError,
     EndpointNotFoundError,
@@ -220,33 +219,26 @@ class SageMakerBackend:
         log.info("Uploaded %s (%d bytes, sha256 %s)", uri, len(body), digest[:12])
         return uri
 
-    def repack_model(self, model_data: str, code_dir: Path, uri: str) -> str:
-        """``model.tar.gz`` with ``code_dir`` added as ``code/``, uploaded to ``uri``.
+    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
+        """``model.tar.gz`` with ``code`` added as ``code/``, uploaded to ``uri``.
 
-        SageMaker's PyTorch inference images (TorchServe, PyTorch >= 1.2) load the handler and
-        install ``requirements.txt`` from ``/opt/ml/model/code``, i.e. from inside the model
-        archive; SDK v2's ``PyTorchModel`` repacks the same way (``sagemaker.utils.repack_model``).
-        Use ``SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code`` with the result.
+        ``code`` is a local directory or ``sourcedir.tar.gz``, or the ``s3://`` URI of one (a
+        training job's code). SageMaker's framework inference images load the handler and
+        install ``requirements.txt`` from ``/opt/ml/model/code``; ``RLModel`` uses this for
+        custom images and Ray policies (SDK v2: ``sagemaker.utils.repack_model``).
         """
-        source_bucket, source_key = split_s3_uri(model_data, "model_data")
-        code_dir = Path(code_dir)
-        if not code_dir.is_dir():
-            raise RLConfigError(f"Model code directory {code_dir} does not exist.")
         with tempfile.TemporaryDirectory(prefix="rl-provider-repack-") as tmp:
-            original = Path(tmp) / "original.tar.gz"
-            body = self._call("s3", "get_object", Bucket=source_bucket, Key=source_key)["Body"]
-            original.write_bytes(body.read())
-            repacked = Path(tmp) / "model.tar.gz"
-            with tarfile.open(original) as source, tarfile.open(repacked, "w:gz") as target:
-                for member in source.getmembers():
-                    if member.name == "code" or member.name.startswith(("code/", "./code/")):
-                        continue  # replaced by the new code
-                    target.addfile(member, source.extractfile(member) if member.isfile() else None)
-                for path in sorted(code_dir.rglob("*")):
-                    if "__pycache__" in path.parts or path.suffix == ".pyc":
-                        continue
-                    target.add(path, f"code/{path.relative_to(code_dir).as_posix()}", False)
-            return self.upload_code(repacked, uri)
+            original = self._download(model_data, Path(tmp) / "original.tar.gz", "model_data")
+            if isinstance(code, str):
+                code = self._download(code, Path(tmp) / "sourcedir.tar.gz", "Model code")
+            repacked = repack_model(original, Path(code), Path(tmp) / "model.tar.gz")
+            return self.upload_code(repacked.path, uri)
+
+    def _download(self, uri: str, target: Path, what: str) -> Path:
+        bucket, key = split_s3_uri(uri, what)
+        body = self._call("s3", "get_object", Bucket=bucket, Key=key)["Body"]
+        target.write_bytes(body.read())
+        return target
 
     def ensure_bucket(self, bucket: str) -> None:
         """Create the backend's bucket when it is missing (SDK ``default_bucket()``).
@@ -352,6 +344,11 @@ class SageMakerBackend:
             TrainingJobName=name,
         )
         return TrainingJobDescription.from_api(response)
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """ListTags of a resource (``RLEstimator.attach()`` recovers a job's tags, as the SDK)."""
+        response = self._call("sagemaker", "list_tags", ResourceArn=arn)
+        return [{"Key": t["Key"], "Value": t["Value"]} for t in response.get("Tags", [])]
 
     def stop_training_job(self, name: str) -> None:
         """StopTrainingJob; a job that already ended or is stopping is left alone (as locally)."""

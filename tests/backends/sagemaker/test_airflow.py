@@ -18,7 +18,7 @@ import pytest
 from tests.airflow.conftest import airflow_db, dags_folder, run_dag, write_dag  # noqa: F401
 
 from .conftest import FAKE_CREDENTIALS, REGION, ROLE
-from .test_moto import put_events
+from .test_moto import put_events, put_model_artifact
 
 BOTOCORE_CONFIG = {"retries": {"mode": "standard", "max_attempts": 7}, "connect_timeout": 11}
 
@@ -112,6 +112,11 @@ def test_train_model_deploy_dag_on_sagemaker(
     t0 = int(time.time() * 1000) - 5_000
     put_events(logs, f"{job}/algo-1-1700000000", [(t0, "first line"), (t0 + 2, "third line")])
     put_events(logs, f"{job}/algo-2-1700000000", [(t0 + 1, "second line")])
+    # moto's jobs write no artifact: the one SageMaker would write, for the model's repacking.
+    s3, bucket = moto_factory("s3"), f"sagemaker-{REGION}-123456789012"
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    put_model_artifact(s3, f"s3://{bucket}/{job}/output/model.tar.gz")
     dag_id = unique("rl_sm_dag").replace("-", "_")
     path = write_dag(
         f"""
@@ -177,8 +182,10 @@ def test_train_model_deploy_dag_on_sagemaker(
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     model_name = config["ProductionVariants"][0]["ModelName"]
     model = sagemaker.describe_model(ModelName=model_name)
-    assert (
-        model["PrimaryContainer"]["ModelDataUrl"] == training["ModelArtifacts"]["S3ModelArtifacts"]
+    # The Ray policy's handler is repacked into a model.tar.gz of the model's own (issue 12).
+    assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{bucket}/{model_name}/model.tar.gz"
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == (
+        "/opt/ml/model/code"
     )
     assert model["ExecutionRoleArn"] == ROLE
     source = moto_factory("s3").get_object(

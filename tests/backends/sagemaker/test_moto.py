@@ -54,6 +54,19 @@ def estimator_on(backend, source_dir, **kwargs):
     return RLEstimator(**{**defaults, **kwargs})
 
 
+def put_model_artifact(s3, uri):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("policy.json")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+    bucket, key = uri[len("s3://") :].split("/", 1)
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+
 def s3_object(backend, bucket, key):
     return backend.client("s3").get_object(Bucket=bucket, Key=key)
 
@@ -155,6 +168,7 @@ def test_a_custom_bucket_must_exist(moto_factory, source_dir, unique):
 def test_model_endpoint_config_endpoint_and_invoke(backend, aws_calls, source_dir, unique):
     estimator = estimator_on(backend, source_dir)
     estimator.fit(job_name=unique("rl-serve"), logs=False)
+    put_model_artifact(backend.client("s3"), estimator.model_data)  # moto's jobs write no artifact
     model = estimator.create_model(name=unique("rl-model"))
     endpoint = unique("rl-endpoint")
 
@@ -164,6 +178,16 @@ def test_model_endpoint_config_endpoint_and_invoke(backend, aws_calls, source_di
     assert described_model.primary_container.to_api() == model.prepare_container_def(
         "ml.m5.large", REGION
     )
+    # The Ray policy is served with the built-in handler repacked under code/ (issue 12).
+    container = described_model.primary_container
+    assert container.environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    bucket, key = container.model_data_url[len("s3://") :].split("/", 1)
+    import io
+    import tarfile
+
+    body = s3_object(backend, bucket, key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        assert {"policy.json", "code/rllib.py", "code/requirements.txt"} <= set(tar.getnames())
     assert described_model.execution_role_arn == ROLE
     described = backend.describe_endpoint(endpoint)
     assert described.endpoint_status is EndpointStatus.IN_SERVICE
