@@ -24,11 +24,11 @@ def client(airflow_db: Any) -> Iterator[Any]:  # noqa: F811
 
 def test_sagemaker_jobs_through_the_pages(
     client,
-    connections,
+    connections,  # noqa: F811
     backend,
-    log_group,
+    log_group,  # noqa: F811
     source_dir,
-    unique,  # noqa: F811
+    unique,
 ):
     rl_conn, _ = connections
     job = unique("rl-ui")
