@@ -74,9 +74,12 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Backend",
                         "description": "Where jobs run: 'local' (this machine, no AWS) or "
                         "'sagemaker'.",
+                        # A real default, no null choice: the form showed "null" in the
+                        # dropdown and saved "backend": null.
                         "schema": {
-                            "type": ["string", "null"],
-                            "enum": ["local", "sagemaker", None],
+                            "type": "string",
+                            "enum": ["local", "sagemaker"],
+                            "default": "local",
                         },
                     },
                     "home": {

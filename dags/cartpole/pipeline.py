@@ -33,8 +33,24 @@ def ray_version() -> str:
         return "2.60.0"
 
 
+def ray_logs_through_logging() -> None:
+    """Send Ray's log records through Python logging instead of Ray's own stderr handler.
+
+    Airflow logs a task's stderr at error level, so Ray's warnings (RLlib's deprecation notes
+    when a module is loaded) read as errors in the task log; through logging they keep their
+    level (warning).
+    """
+    import ray  # noqa: F401  # importing Ray installs its handler on the "ray" logger
+
+    ray_logger = logging.getLogger("ray")
+    for handler in list(ray_logger.handlers):
+        ray_logger.removeHandler(handler)
+    ray_logger.propagate = True
+
+
 def evaluate_model(model_data: str, episodes: int) -> dict[str, Any]:
     """Greedy evaluation with ``evaluate.py`` (imported here, not at parse time)."""
+    ray_logs_through_logging()
     spec = importlib.util.spec_from_file_location("cartpole_evaluate", CODE_DIR / "evaluate.py")
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"{CODE_DIR / 'evaluate.py'} is missing")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from rl_provider.backends.base import Backend
     from rl_provider.core.jobs import EndpointDescription
-    from rl_provider.triggers.endpoint import RLEndpointTrigger
 
 # The trigger module (and with it airflow.triggers.base, which builds pydantic models at import)
 # is imported in the methods that run a task, not when a DAG file is parsed.
@@ -100,6 +99,9 @@ class RLDeployOperator(BaseOperator):
         deadline = (
             None if self.max_ingestion_time is None else time.time() + self.max_ingestion_time
         )
+        # Recorded now (no URL yet): Airflow reads every extra link when a task defers, and a
+        # missing XCom is logged as an error.
+        self._persist_link(context, hook, None)
         current = self._settled_endpoint(backend, hook, deadline)
         if current is not None and self._serves_model(backend, current):
             self.log.info(
@@ -139,12 +141,8 @@ class RLDeployOperator(BaseOperator):
             ) from err
         if not self.wait_for_completion:
             return self._result(context, hook, config_name)
-        if self.deferrable:
-            self.defer(
-                trigger=self._trigger(hook, config_name, deadline),
-                method_name="execute_complete",
-            )
-        return self._complete(context, hook, self._wait(backend, config_name, deadline))
+        event = self._wait_or_defer(backend, hook, config_name, deadline, "execute_complete")
+        return self._complete(context, hook, event)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None
@@ -224,12 +222,8 @@ class RLDeployOperator(BaseOperator):
             self.endpoint_name,
             status.value,
         )
-        if self.deferrable:
-            self.defer(
-                trigger=self._trigger(hook, None, deadline), method_name="resume_when_settled"
-            )
         try:
-            event = self._wait(backend, None, deadline)
+            event = self._wait_or_defer(backend, hook, None, deadline, "resume_when_settled")
         except EndpointNotFoundError:
             return None  # deleted meanwhile: create it
         if event["status"] == EndpointEventStatus.TIMEOUT.value:
@@ -260,24 +254,66 @@ class RLDeployOperator(BaseOperator):
         )
         return config_name
 
-    def _trigger(
-        self, hook: RLHook, config_name: str | None, deadline: float | None
-    ) -> RLEndpointTrigger:
+    def _wait_or_defer(
+        self,
+        backend: Backend,
+        hook: RLHook,
+        config_name: str | None,
+        deadline: float | None,
+        method_name: str,
+    ) -> dict[str, Any]:
+        """Wait here; deferrable: only for the grace, then defer (resuming in ``method_name``).
+
+        A short wait never defers, and the trigger holds its event until the grace has passed
+        again, so it cannot fire while this process is still exiting (Airflow's defer-exit race).
+        """
+        if not self.deferrable:
+            return self._wait(backend, config_name, deadline)
+        from rl_provider.triggers.base import defer_grace
         from rl_provider.triggers.endpoint import RLEndpointTrigger
 
-        return RLEndpointTrigger(
-            endpoint_name=self.endpoint_name,
-            endpoint_config_name=config_name,
-            poll_interval=self.check_interval,
-            deadline=deadline,
-            conn_id=self.conn_id,
-            backend_settings=hook.settings.to_dict(),
+        grace = defer_grace()
+        event = self._wait(backend, config_name, deadline, until=time.time() + grace)
+        if event is not None:
+            return event
+        self.defer(
+            trigger=RLEndpointTrigger(
+                endpoint_name=self.endpoint_name,
+                endpoint_config_name=config_name,
+                poll_interval=self.check_interval,
+                deadline=deadline,
+                conn_id=self.conn_id,
+                backend_settings=hook.settings.to_dict(),
+                not_before=time.time() + grace,
+            ),
+            method_name=method_name,
         )
 
+    @overload
     def _wait(
         self, backend: Backend, config_name: str | None, deadline: float | None
-    ) -> dict[str, Any]:
-        """Poll on this worker: the same outcomes as the trigger (``endpoint_event``)."""
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def _wait(
+        self,
+        backend: Backend,
+        config_name: str | None,
+        deadline: float | None,
+        *,
+        until: float,
+    ) -> dict[str, Any] | None: ...
+
+    def _wait(
+        self,
+        backend: Backend,
+        config_name: str | None,
+        deadline: float | None,
+        *,
+        until: float | None = None,
+    ) -> dict[str, Any] | None:
+        """Poll on this worker: the same outcomes as the trigger (``endpoint_event``);
+        ``None`` once ``until`` has passed with the endpoint still changing."""
         from rl_provider.triggers.endpoint import EndpointEventStatus, endpoint_event
 
         last_status: EndpointStatus | None = None
@@ -297,7 +333,12 @@ class RLDeployOperator(BaseOperator):
                     f"{description.endpoint_status.value} after max_ingestion_time="
                     f"{self.max_ingestion_time}s.",
                 }
-            time.sleep(self.check_interval)
+            pause = self.check_interval
+            if until is not None:
+                if time.time() >= until:
+                    return None
+                pause = min(pause, until - time.time())
+            time.sleep(pause)
 
     def _complete(self, context: Context, hook: RLHook, event: dict[str, Any]) -> dict[str, Any]:
         from rl_provider.triggers.endpoint import EndpointEventStatus

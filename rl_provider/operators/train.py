@@ -8,7 +8,10 @@ Lessons from the Amazon provider's SageMaker operators are built in:
 - ``Failed`` *and* ``Stopped`` fail the task, with the job's FailureReason (and whether it was
   MaxRuntimeExceeded) in the error;
 - every backend setting travels to the trigger; ``execute_complete`` decides from the event only;
-- killing the task stops the job (``stop_on_kill``); log lines are printed while deferred too;
+- killing the task stops the job (``stop_on_kill``) and ends the task at once; a new try after
+  a clear of a deferred try starts a new job instead of following the one being stopped;
+- log lines are printed while deferred too, each once per try (``rl_provider.progress``);
+- a short wait never defers, and no trigger fires before the deferring process has exited;
 - XCom values are ``to_api()`` dicts: JSON with ISO-8601 datetimes.
 """
 
@@ -18,7 +21,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from airflow.sdk import Asset, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -29,6 +32,7 @@ from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_ba
 from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, RLHook
 from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
+from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,11 +48,15 @@ __all__ = [
     "config_errors_fail",
     "deterministic_job_name",
     "model_asset",
+    "persist_training_links",
 ]
 
 # Room kept after a deterministic name for the retry suffix "-r<try>" (up to 3 digits).
 _RETRY_SUFFIX_ROOM = 5
 _DIGEST_LENGTH = 10
+# Longest sleep between two checks of the kill flag: on_kill runs in a SIGTERM handler and the
+# task must end within Airflow's kill timeout, whatever check_interval is.
+_KILL_CHECK = 0.5
 
 
 class ActionIfJobExists(CoercibleEnum):
@@ -160,6 +168,7 @@ class RLTrainOperator(BaseOperator):
         self.action_if_job_exists = action_if_job_exists
         self.stop_on_kill = stop_on_kill
         self._active_job: str | None = None
+        self._killed = False
 
     # ------------------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, Any]:
@@ -174,10 +183,11 @@ class RLTrainOperator(BaseOperator):
             backend = hook.backend
             self.estimator.backend = backend
             ti = context["ti"]
-            name, existing = self._choose_job(context, backend, action, ti.try_number)
+            progress_key = watch_variable(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+            name, existing = self._choose_job(context, backend, action, ti.try_number, progress_key)
         self._active_job = name
         ti.xcom_push(key="job_name", value=name)
-        self._persist_links(context, backend, name)
+        persist_training_links(context, hook, backend, name)
         if existing is None:
             with config_errors_fail():
                 self.log.info("Creating training job %s on %r.", name, backend)
@@ -195,24 +205,41 @@ class RLTrainOperator(BaseOperator):
         deadline = None
         if self.max_ingestion_time is not None:
             deadline = time.time() + self.max_ingestion_time
-        if self.deferrable:
-            # Imported here: the trigger module pulls in Airflow's pydantic trigger models, which
-            # a DAG file that never defers should not pay for at every parse.
-            from rl_provider.triggers.training_job import RLTrainingJobTrigger
+        if not self.deferrable:
+            return self._finish(context, self._wait(backend, name, deadline)[0])
+        # Imported here: the trigger module pulls in Airflow's pydantic trigger models, which
+        # a DAG file that never defers should not pay for at every parse.
+        from rl_provider.triggers.base import defer_grace
+        from rl_provider.triggers.training_job import RLTrainingJobTrigger
 
-            self.defer(
-                trigger=RLTrainingJobTrigger(
-                    job_name=name,
-                    poll_interval=self.check_interval,
-                    deadline=deadline,
-                    stop_on_kill=self.stop_on_kill,
-                    print_log=self.print_log,
-                    conn_id=self.conn_id,
-                    backend_settings=hook.settings.to_dict(),
-                ),
-                method_name="execute_complete",
-            )
-        return self._finish(context, self._wait(backend, name, deadline))
+        # A job that ends within the grace never defers; a longer one defers, and its trigger
+        # holds its event until the grace has passed again (DESIGN: short deferrals).
+        grace = defer_grace()
+        ended, cursor = self._wait(backend, name, deadline, until=time.time() + grace)
+        if ended is not None:
+            return self._finish(context, ended)
+        # Recorded before deferring: a new try of this task instance knows this job was handed
+        # to the triggerer (see _choose_job), and the trigger resumes the log from here.
+        save_watch(
+            progress_key,
+            WatchRecord(job_name=name, cursor=cursor, try_number=ti.try_number, deferred=True),
+        )
+        self.defer(
+            trigger=RLTrainingJobTrigger(
+                job_name=name,
+                poll_interval=self.check_interval,
+                deadline=deadline,
+                stop_on_kill=self.stop_on_kill,
+                print_log=self.print_log,
+                log_cursor=cursor,
+                progress_key=progress_key,
+                try_number=ti.try_number,
+                conn_id=self.conn_id,
+                backend_settings=hook.settings.to_dict(),
+                not_before=time.time() + grace,
+            ),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: the event alone says whether the job succeeded."""
@@ -222,6 +249,8 @@ class RLTrainOperator(BaseOperator):
             raise AirflowException(f"Training trigger sent no valid event: {event!r}")
         name = str(event["job_name"])
         self._active_job = name
+        ti = context["ti"]
+        forget_watch(watch_variable(ti.dag_id, ti.task_id, ti.run_id, ti.map_index))
         status = event["status"]
         if status == TrainingEventStatus.SUCCESS:
             description = self.hook.backend.describe_training_job(name)
@@ -229,7 +258,13 @@ class RLTrainOperator(BaseOperator):
         raise _event_error(name, event)
 
     def on_kill(self) -> None:
-        """The task was killed: stop its job (unless ``stop_on_kill=False``)."""
+        """The task was killed: ask its job to stop (unless ``stop_on_kill=False``) and return.
+
+        Runs in Airflow's SIGTERM handler, which then resumes ``execute``: the wait loop sees
+        ``_killed`` within ``_KILL_CHECK`` seconds and ends the task, without waiting for the job
+        to reach Stopped (that can take longer than Airflow's kill timeout).
+        """
+        self._killed = True
         if not self.stop_on_kill or self._active_job is None:
             return
         self.log.info("Task killed: stopping training job %s.", self._active_job)
@@ -272,7 +307,12 @@ class RLTrainOperator(BaseOperator):
         )
 
     def _choose_job(
-        self, context: Context, backend: Backend, action: ActionIfJobExists, try_number: int
+        self,
+        context: Context,
+        backend: Backend,
+        action: ActionIfJobExists,
+        try_number: int,
+        progress_key: str,
     ) -> tuple[str, TrainingJobDescription | None]:
         """The job this try works on, and its description if it exists already."""
         name = self._base_name(context)
@@ -294,11 +334,31 @@ class RLTrainOperator(BaseOperator):
                 f"({latest.training_job_status.value}) and action_if_job_exists='fail': pass "
                 "another job_name, or action_if_job_exists='reattach' or 'timestamp'."
             )
+        retry = _retry_name(name, try_number)
+        if retry == latest.training_job_name:  # this very try created it
+            return retry, latest
+        if latest.training_job_status is TrainingJobStatus.STOPPING:
+            # The previous try was killed (clear/mark of a running task): its job is going away.
+            self.log.info(
+                "Training job %s is being stopped (its try was killed): starting %s.",
+                latest.training_job_name,
+                retry,
+            )
+            return retry, None
+        if not latest.is_terminal and self._handed_off_by_earlier_try(
+            latest.training_job_name, try_number, progress_key
+        ):
+            self.log.info(
+                "Training job %s belongs to a deferred earlier try that a user action (clear, "
+                "mark failed/success) or a trigger failure ended: stopping it, starting %s.",
+                latest.training_job_name,
+                retry,
+            )
+            # The old trigger's on_kill stops it too, but it may run after this try starts.
+            backend.stop_training_job(latest.training_job_name)
+            return retry, None
         if not latest.is_failure:  # running: follow it; Completed: it is the result
             return latest.training_job_name, latest
-        retry = _retry_name(name, try_number)
-        if retry == latest.training_job_name:  # this very try already ran it to a failure
-            return retry, latest
         self.log.info(
             "Training job %s ended %s (%s): starting %s.",
             latest.training_job_name,
@@ -308,7 +368,46 @@ class RLTrainOperator(BaseOperator):
         )
         return retry, None
 
-    def _wait(self, backend: Backend, name: str, deadline: float | None) -> TrainingJobDescription:
+    def _handed_off_by_earlier_try(self, job_name: str, try_number: int, key: str) -> bool:
+        """Whether an earlier try deferred on ``job_name`` and never resumed.
+
+        A deferred try gets a successor only through a user action (clear, mark) or a failed
+        trigger, never through a worker death (a deferred task has no worker): the job is
+        being stopped, or nobody follows it any more. A try that died while running in a worker
+        left no such record, and its successor re-attaches.
+        """
+        record = load_watch(key)
+        if (
+            record is None
+            or not record.deferred
+            or record.job_name != job_name
+            or record.try_number is None
+            or record.try_number >= try_number
+        ):
+            return False
+        forget_watch(key)  # handled: this try starts afresh
+        return True
+
+    @overload
+    def _wait(
+        self, backend: Backend, name: str, deadline: float | None
+    ) -> tuple[TrainingJobDescription, Any]: ...
+
+    @overload
+    def _wait(
+        self, backend: Backend, name: str, deadline: float | None, *, until: float
+    ) -> tuple[TrainingJobDescription | None, Any]: ...
+
+    def _wait(
+        self,
+        backend: Backend,
+        name: str,
+        deadline: float | None,
+        *,
+        until: float | None = None,
+    ) -> tuple[TrainingJobDescription | None, Any]:
+        """Poll until the job ends (its description) or ``until`` passes (``None``); with the
+        log cursor after the lines printed."""
         cursor: Any = None
         last: tuple[TrainingJobStatus, SecondaryStatus | None] | None = None
         while True:
@@ -326,8 +425,8 @@ class RLTrainOperator(BaseOperator):
                 last = status
             if description.is_terminal:
                 if self.print_log:  # the last lines may land together with the terminal state
-                    self._print_logs(backend, name, cursor)
-                return description
+                    cursor = self._print_logs(backend, name, cursor)
+                return description, cursor
             if deadline is not None and time.time() >= deadline:
                 self.log.error("max_ingestion_time reached: stopping training job %s.", name)
                 backend.stop_training_job(name)
@@ -335,7 +434,25 @@ class RLTrainOperator(BaseOperator):
                     f"Training job {name} exceeded max_ingestion_time "
                     f"({self.max_ingestion_time} s) and was stopped."
                 )
-            time.sleep(self.check_interval)
+            pause = self.check_interval
+            if until is not None:
+                if time.time() >= until:
+                    return None, cursor
+                pause = min(pause, until - time.time())
+            self._sleep(pause)
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            if self._killed:
+                raise AirflowException(
+                    f"Task killed while waiting for training job {self._active_job}"
+                    + (" (asked to stop)." if self.stop_on_kill else " (left running).")
+                )
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, _KILL_CHECK))
 
     def _print_logs(self, backend: Backend, name: str, cursor: Any) -> Any:
         lines, cursor = backend.read_logs(name, cursor)
@@ -368,21 +485,27 @@ class RLTrainOperator(BaseOperator):
         )
         return {"Training": description.to_api()}
 
-    def _persist_links(self, context: Context, backend: Backend, name: str) -> None:
-        settings = self.hook.settings
-        values: dict[str, Any] = {
-            "backend": settings.backend.value,
-            "region": settings.region_name or backend.region,
-            "job_name": name,
-        }
-        if settings.backend is BackendKind.LOCAL:
-            from rl_provider.backends.local import LocalBackend
 
-            if isinstance(backend, LocalBackend):
-                values["job_dir_uri"] = (backend.home / "jobs" / name).as_uri()
-                values["log_uri"] = backend.log_file(name).as_uri()
-        RLTrainingJobLink.persist(context, **values)
-        RLTrainingLogLink.persist(context, **values)
+def persist_training_links(context: Context, hook: RLHook, backend: Backend, name: str) -> None:
+    """Record what the training links of a task need (``RLTrainingJobLink``, ``RLTrainingLogLink``).
+
+    Called before a task can defer or end: Airflow reads every extra link then, and logs an
+    ``error`` for a link whose XCom is missing. Shared by the operator and the sensor.
+    """
+    settings = hook.settings
+    values: dict[str, Any] = {
+        "backend": settings.backend.value,
+        "region": settings.region_name or backend.region,
+        "job_name": name,
+    }
+    if settings.backend is BackendKind.LOCAL:
+        from rl_provider.backends.local import LocalBackend
+
+        if isinstance(backend, LocalBackend):
+            values["job_dir_uri"] = (backend.home / "jobs" / name).as_uri()
+            values["log_uri"] = backend.log_file(name).as_uri()
+    RLTrainingJobLink.persist(context, **values)
+    RLTrainingLogLink.persist(context, **values)
 
 
 def _event_error(name: str, event: dict[str, Any]) -> AirflowException | JobFailedError:

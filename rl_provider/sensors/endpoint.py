@@ -50,6 +50,7 @@ class RLEndpointSensor(BaseSensorOperator):
         done = self.poke(context)  # already settled: no need to defer
         if done:
             return done.xcom_value
+        from rl_provider.triggers.base import defer_grace
         from rl_provider.triggers.endpoint import RLEndpointTrigger
 
         hook = self.hook
@@ -60,6 +61,8 @@ class RLEndpointSensor(BaseSensorOperator):
                 deadline=time.time() + self.timeout,
                 conn_id=self.conn_id,
                 backend_settings=hook.settings.to_dict(),
+                # No event while this process may still be exiting (Airflow's defer-exit race).
+                not_before=time.time() + defer_grace(),
             ),
             method_name="execute_complete",
         )

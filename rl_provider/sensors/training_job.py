@@ -9,16 +9,17 @@ is kept in an Airflow Variable named after the task instance, deleted when the s
 from __future__ import annotations
 
 import datetime
-import json
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
-from rl_provider.operators.train import _event_error, config_errors_fail
+from rl_provider.operators.train import _event_error, config_errors_fail, persist_training_links
+from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -30,9 +31,8 @@ __all__ = ["RLTrainingJobSensor", "log_cursor_variable"]
 _MISSING = object()
 
 
-def log_cursor_variable(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
-    """Name of the Variable holding a reschedule-mode sensor's log cursor."""
-    return f"rl_provider.log_cursor.{dag_id}.{task_id}.{run_id}.{map_index}"
+# Name of the Variable holding a reschedule-mode sensor's log cursor (``rl_provider.progress``).
+log_cursor_variable = watch_variable
 
 
 class RLTrainingJobSensor(BaseSensorOperator):
@@ -74,15 +74,18 @@ class RLTrainingJobSensor(BaseSensorOperator):
         return hook
 
     def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
         with config_errors_fail():
             backend = self.hook.backend
+            # Before a defer or the end: Airflow reads every extra link then.
+            persist_training_links(context, self.hook, backend, self.job_name)
+        if not self.deferrable:
+            return super().execute(context)
         description = backend.describe_training_job(self.job_name)
         cursor = self._print_new_lines(context, None)
         if description.is_terminal:
             return self._finish(context, description)
-        from rl_provider.triggers.training_job import RLTrainingJobTrigger  # only when deferring
+        from rl_provider.triggers.base import defer_grace  # only when deferring
+        from rl_provider.triggers.training_job import RLTrainingJobTrigger
 
         self.defer(
             trigger=RLTrainingJobTrigger(
@@ -93,6 +96,8 @@ class RLTrainingJobSensor(BaseSensorOperator):
                 log_cursor=cursor,
                 conn_id=self.conn_id,
                 backend_settings=self.hook.settings.to_dict(),
+                # No event while this process may still be exiting (Airflow's defer-exit race).
+                not_before=time.time() + defer_grace(),
             ),
             method_name="execute_complete",
             # The sensor's own timeout, enforced by Airflow (the trigger's deadline would stop
@@ -146,26 +151,22 @@ class RLTrainingJobSensor(BaseSensorOperator):
 
     def _variable(self, context: Context) -> str:
         ti = context["ti"]
-        map_index = ti.map_index if ti.map_index is not None else -1
-        return log_cursor_variable(ti.dag_id, ti.task_id, ti.run_id, map_index)
+        return watch_variable(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
 
     def _load_cursor(self, context: Context) -> Any:
         if self._cursor is not _MISSING:
             return self._cursor
         if self.reschedule:
-            stored = Variable.get(self._variable(context), default=None)
-            if stored is not None:
-                data = json.loads(stored)
-                if data.get("job_name") == self.job_name:
-                    return data.get("cursor")
+            record = load_watch(self._variable(context))
+            if record is not None and record.job_name == self.job_name:
+                return record.cursor
         return None
 
     def _save_cursor(self, context: Context, cursor: Any) -> None:
         self._cursor = cursor
         if self.reschedule and self.print_log:
-            value = json.dumps({"job_name": self.job_name, "cursor": cursor})
-            Variable.set(self._variable(context), value, description="rl_provider log cursor")
+            save_watch(self._variable(context), WatchRecord(job_name=self.job_name, cursor=cursor))
 
     def _forget_cursor(self, context: Context) -> None:
         if self.reschedule and self.print_log:
-            Variable.delete(self._variable(context))
+            forget_watch(self._variable(context))

@@ -109,9 +109,13 @@ class RLEndpointTrigger(RLBaseTrigger):
         deadline: float | None = None,
         conn_id: str = DEFAULT_CONN_ID,
         backend_settings: Mapping[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__(
-            poll_interval=poll_interval, conn_id=conn_id, backend_settings=backend_settings
+            poll_interval=poll_interval,
+            conn_id=conn_id,
+            backend_settings=backend_settings,
+            not_before=not_before,
         )
         self.endpoint_name = endpoint_name
         self.endpoint_config_name = endpoint_config_name
@@ -123,6 +127,7 @@ class RLEndpointTrigger(RLBaseTrigger):
         except RLProviderError as err:
             self.log.error("Watching endpoint %s failed: %s", self.endpoint_name, err)
             event = _event(self.endpoint_name, EndpointEventStatus.ERROR, None, message=str(err))
+        await self.hold_event()
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
 
     async def _watch(self) -> dict[str, Any]:

@@ -73,12 +73,25 @@ class RLTrainingJobTrigger(RLBaseTrigger):
     :param stop_on_kill: stop the job when the deferred task is killed by a user.
     :param print_log: print the job's log lines.
     :param log_cursor: the backend's log cursor where the operator left off (no line twice).
+    :param progress_key: the task instance's ``rl_provider.progress`` Variable; the trigger
+        resumes from the cursor stored there (a triggerer restart rebuilds it with the cursor of
+        the defer time) and stores its cursor after each batch of printed lines.
+    :param try_number: the deferring try (the record is only used and written for it).
+    :param not_before: no event before this epoch time (``RLBaseTrigger.hold_event``).
 
     Yields exactly one event ``{"status", "job_name", "failure_reason", "secondary_status",
     "final_metrics"}`` (+ ``message`` for ``timeout``/``error``).
     """
 
-    serialized_fields = ("job_name", "deadline", "stop_on_kill", "print_log", "log_cursor")
+    serialized_fields = (
+        "job_name",
+        "deadline",
+        "stop_on_kill",
+        "print_log",
+        "log_cursor",
+        "progress_key",
+        "try_number",
+    )
 
     def __init__(
         self,
@@ -89,17 +102,25 @@ class RLTrainingJobTrigger(RLBaseTrigger):
         stop_on_kill: bool = True,
         print_log: bool = True,
         log_cursor: Any = None,
+        progress_key: str | None = None,
+        try_number: int | None = None,
         conn_id: str = DEFAULT_CONN_ID,
         backend_settings: Mapping[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__(
-            poll_interval=poll_interval, conn_id=conn_id, backend_settings=backend_settings
+            poll_interval=poll_interval,
+            conn_id=conn_id,
+            backend_settings=backend_settings,
+            not_before=not_before,
         )
         self.job_name = job_name
         self.deadline = deadline
         self.stop_on_kill = stop_on_kill
         self.print_log = print_log
         self.log_cursor = log_cursor
+        self.progress_key = progress_key
+        self.try_number = try_number
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -114,6 +135,7 @@ class RLTrainingJobTrigger(RLBaseTrigger):
                 "final_metrics": {},
                 "message": str(err),
             }
+        await self.hold_event()
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
 
     async def _follow(self) -> dict[str, Any]:
@@ -124,7 +146,7 @@ class RLTrainingJobTrigger(RLBaseTrigger):
             await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
 
     async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
-        cursor = self.log_cursor
+        cursor = self._stored_cursor() if self.print_log else None
         last_status = None
         while True:
             description = await backend.describe_training_job(self.job_name)
@@ -162,7 +184,42 @@ class RLTrainingJobTrigger(RLBaseTrigger):
         lines, cursor = await backend.read_logs(self.job_name, cursor)
         for line in lines:
             self.log.info("%s", line)
+        if lines:
+            self._store_cursor(cursor)
         return cursor
+
+    def _stored_cursor(self) -> Any:
+        """The cursor after the last line this try printed: the stored one, else the defer's."""
+        if self.progress_key is None:
+            return self.log_cursor
+        from rl_provider.progress import load_watch
+
+        record = load_watch(self.progress_key)
+        if (
+            record is not None
+            and record.job_name == self.job_name
+            and record.try_number == self.try_number
+            and record.cursor is not None
+        ):
+            return record.cursor
+        return self.log_cursor
+
+    def _store_cursor(self, cursor: Any) -> None:
+        if self.progress_key is None:
+            return
+        from rl_provider.progress import WatchRecord, load_watch, save_watch
+
+        record = load_watch(self.progress_key)
+        if record is not None and (
+            record.job_name != self.job_name or record.try_number != self.try_number
+        ):
+            return  # a newer try owns the record: this trigger is being cancelled
+        save_watch(
+            self.progress_key,
+            WatchRecord(
+                job_name=self.job_name, cursor=cursor, try_number=self.try_number, deferred=True
+            ),
+        )
 
     async def on_kill(self) -> None:
         """A user killed the deferred task (mark failed/success, clear): stop the job."""

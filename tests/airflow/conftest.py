@@ -48,6 +48,9 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
         "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
+        # dag.test() runs a trigger inline in the deferring process, so it has no defer-exit
+        # race: tests that defer do so at once (tests of the grace set it themselves).
+        "AIRFLOW__RL_PROVIDER__DEFER_GRACE": "0",
         # Local jobs created outside a test's rl_home never land in the user's ~/.rl_provider.
         "RL_PROVIDER_HOME": str(_AIRFLOW_HOME / "rl_provider"),
     }

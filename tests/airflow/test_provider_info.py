@@ -77,6 +77,7 @@ print(json.dumps({
     "behaviour": pm.field_behaviours.get("rl"),
     "links": sorted(l for l in pm.extra_links_class_names if l.startswith("rl_provider")),
     "triggers": sorted(t.trigger_class_name for t in pm.trigger if t.package_name == "airflow-provider-rl"),
+    "backend_field": pm.connection_form_widgets["extra__rl__backend"].field,
 }))
 """
     out = subprocess.run(
@@ -91,3 +92,8 @@ print(json.dumps({
     assert seen["behaviour"]["hidden_fields"] == ["host", "schema", "login", "password", "port"]
     assert seen["links"] == sorted(INFO["extra-links"])
     assert seen["triggers"] == sorted(INFO["triggers"][0]["python-modules"])
+    # The form's Backend dropdown: a real default, no "null" entry.
+    backend_field = seen["backend_field"]
+    assert backend_field["value"] == "local"
+    assert backend_field["schema"]["enum"] == ["local", "sagemaker"]
+    assert backend_field["schema"]["type"] == "string"

@@ -361,3 +361,25 @@ def test_trigger_events_map_to_one_error_for_operator_and_sensor(event, error, m
     err = _event_error("j", event)
     assert type(err).__name__ == error
     assert message in str(err)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("grace", "defers"), [pytest.param("30", False, id="short"), pytest.param("1", True, id="long")]
+)
+def test_a_deferrable_task_waits_the_grace_in_the_worker_first(
+    tmp_path, rl_home, write_dag, run_dag, monkeypatch, grace, defers
+):
+    """A job shorter than the defer grace never defers (no defer-exit race to lose); a longer
+    one defers, and the lines printed by the worker and by the trigger each appear once."""
+    monkeypatch.setenv("AIRFLOW__RL_PROVIDER__DEFER_GRACE", grace)
+    dag_id = f"train_grace_{defers}"
+    src = write_entry_point(tmp_path)
+    source = train_dag(dag_id, src, hyperparameters={"lines": 10, "interval": 0.3}, deferrable=True)
+    result = run_dag(write_dag(source, "g.py"), dag_id, **RUN)
+    assert result.task_states == {"train": "success"}, result.log
+    assert ("Pausing task as DEFERRED" in result.log) is defers
+    for i in range(10):
+        assert result.log.count(f"line {i}: episode_reward_mean") == 1, i
+    if defers:  # the trigger took over in the middle of the job
+        assert result.log.index("Pausing task as DEFERRED") < result.log.index("line 9:")

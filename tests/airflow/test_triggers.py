@@ -39,8 +39,11 @@ TRIGGERS = [
         stop_on_kill=False,
         print_log=False,
         log_cursor={"streams": {"job-1/algo-1": 42}},
+        progress_key="rl_provider.log_cursor.d.t.r.-1",
+        try_number=3,
         conn_id="rl_prod",
         backend_settings=SETTINGS,
+        not_before=1_800_000_000.25,
     ),
     RLEndpointTrigger(
         endpoint_name="cartpole",
@@ -49,6 +52,7 @@ TRIGGERS = [
         deadline=1_900_000_000.0,
         conn_id="rl_prod",
         backend_settings=SETTINGS,
+        not_before=1_800_000_000.5,
     ),
 ]
 
@@ -281,3 +285,32 @@ def wait_terminal(backend, name, timeout=60.0):
         if description.is_terminal or time.monotonic() > deadline:
             return description
         time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["training", "endpoint"])
+def test_no_event_fires_before_not_before(tmp_path, caplog, kind):
+    """Airflow 3.3's defer-exit race: an event must not come before the deferring process can
+    have exited, even when the job or endpoint is done at the first poll."""
+    home = tmp_path / "home"
+    hold = 1.5
+    if kind == "training":
+        backend = start_job(home, write_entry_point(tmp_path), "quick", lines=1)
+        wait_terminal(backend, "quick")
+        trigger: Any = RLTrainingJobTrigger(
+            job_name="quick",
+            poll_interval=0.1,
+            backend_settings=local_settings(home),
+            not_before=time.time() + hold,
+        )
+    else:  # an unknown endpoint: an error event at the first poll, held as well
+        trigger = RLEndpointTrigger(
+            endpoint_name="nowhere",
+            poll_interval=0.1,
+            backend_settings=local_settings(home),
+            not_before=time.time() + hold,
+        )
+    started = time.monotonic()
+    [event] = run_strict(lambda: collect(trigger), caplog)
+    assert time.monotonic() - started >= hold - 0.1
+    assert event["status"] == ("success" if kind == "training" else "error")
