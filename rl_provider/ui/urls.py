@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-__all__ = ["URL_PREFIX", "endpoint_url", "job_url", "model_url", "page_url", "ui_base"]
+__all__ = ["URL_PREFIX", "job_url", "page_url", "ui_base"]
 
 #: Where the plugin mounts its app in the API server.
 URL_PREFIX = "/rl"
@@ -33,11 +33,3 @@ def page_url(kind: str, name: str, conn_id: str, base_url: str | None = None) ->
 
 def job_url(name: str, conn_id: str = "rl_default", base_url: str | None = None) -> str:
     return page_url("jobs", name, conn_id, base_url)
-
-
-def model_url(name: str, conn_id: str = "rl_default", base_url: str | None = None) -> str:
-    return page_url("models", name, conn_id, base_url)
-
-
-def endpoint_url(name: str, conn_id: str = "rl_default", base_url: str | None = None) -> str:
-    return page_url("endpoints", name, conn_id, base_url)
