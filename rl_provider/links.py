@@ -1,13 +1,28 @@
-"""Extra links on rl_provider tasks: the SageMaker console, CloudWatch logs, local log files.
+"""Extra links on rl_provider tasks: pages a browser opens from the Airflow UI, or none.
 
-An operator records what the links need (backend, region, resource names, the local log file)
-in one XCom per link with ``persist()``; at the end of the task Airflow calls ``get_link`` on the
-worker and stores the URL it returns (Airflow 3's ``XComOperatorLink`` then serves it).
-A link the backend has no page for is ``""`` (Airflow hides it).
+The Airflow 3 UI shows a task's "Extra Links" heading whenever its serialized operator declares
+any link, and renders a button only for an ``http(s)``/``mailto`` URL (the API route
+``.../taskInstances/{task_id}/links`` returns every declared name, ``None`` for an empty URL).
+A ``file://`` path or a server's ``127.0.0.1`` URL opens nothing in the user's browser, so a
+link is declared only where its backend has a page: ``RLLink.backends``. Which backend a task
+uses is its ``rl`` connection's, read when Airflow serializes the DAG
+(``RLExtraLinks.operator_extra_links``); a local-backend task declares no link and the UI
+shows no heading.
+
+An operator records what the links need (backend, region, resource names) in one XCom per link
+with ``persist()``; at the end of the task Airflow calls ``get_link`` on the worker and stores
+the URL it returns (Airflow 3's ``XComOperatorLink`` then serves it).
+
+Plugging in a page of our own later (the Airflow UI plugin of a later issue): add the backend to
+the link's ``backends`` and return the page's URL from ``format()`` for its values (e.g. a
+path under the Airflow UI's own origin, which the UI opens in the same tab). Nothing else
+changes: operators declare whatever ``backends`` says.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -19,11 +34,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RLEndpointLink",
+    "RLExtraLinks",
+    "RLLink",
     "RLModelLink",
     "RLTrainingJobLink",
     "RLTrainingLogLink",
     "console_domain",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def console_domain(region: str) -> str:
@@ -35,16 +54,24 @@ def console_domain(region: str) -> str:
     return "console.aws.amazon.com"
 
 
-class _RLLink(BaseOperatorLink):
+class RLLink(BaseOperatorLink):
     """A link built from what ``persist`` stored under ``key`` for the task instance."""
 
     key: ClassVar[str]
     name: ClassVar[str]
+    #: The backends (``BackendKind`` values) on which ``format`` gives a page a browser opens.
+    backends: ClassVar[frozenset[str]] = frozenset({"sagemaker"})
+
+    @classmethod
+    def offered_on(cls, backend: str | None) -> bool:
+        return backend in cls.backends
 
     @classmethod
     def persist(cls, context: Context, **values: Any) -> None:
-        """Record the values ``format`` needs (``backend``, ``region``, names, ``log_uri``)."""
-        context["ti"].xcom_push(key=cls.key, value=values)
+        """Record the values ``format`` needs (``backend``, ``region``, names); nothing for a
+        backend without a page (the task does not declare the link there)."""
+        if cls.offered_on(values.get("backend")):
+            context["ti"].xcom_push(key=cls.key, value=values)
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from airflow.sdk.execution_time.xcom import XCom  # worker-side only; keeps imports light
@@ -58,6 +85,50 @@ class _RLLink(BaseOperatorLink):
         raise NotImplementedError
 
 
+class RLExtraLinks:
+    """Mixin for operators: declare the ``rl_links`` whose backend has a page.
+
+    ``operator_extra_links`` is what Airflow serializes with the task (when the DAG processor
+    parses the file, and on the worker when the task ends); it reads the task's ``rl``
+    connection then, never in ``__init__``. A connection that cannot be read declares no link.
+    """
+
+    rl_links: ClassVar[tuple[type[RLLink], ...]] = ()
+
+    @property
+    def operator_extra_links(self) -> Collection[BaseOperatorLink]:
+        override: Collection[BaseOperatorLink] | None = getattr(self, "__dict__", {}).get(
+            "_rl_links_set"
+        )
+        if override is not None:
+            return override
+        # A mapped task's operator is a MappedOperator holding the class and partial kwargs.
+        links: tuple[type[RLLink], ...] = getattr(
+            getattr(self, "operator_class", type(self)), "rl_links", ()
+        )
+        if not links:
+            return ()
+        kwargs = getattr(self, "partial_kwargs", None) or {}
+        conn_id = kwargs.get("conn_id") or getattr(self, "conn_id", None)
+        backend = _backend_of(conn_id)
+        return tuple(link() for link in links if link.offered_on(backend))
+
+    @operator_extra_links.setter
+    def operator_extra_links(self, links: Collection[BaseOperatorLink]) -> None:
+        # BaseOperator's is a plain attribute: whoever assigns one gets exactly that.
+        self.__dict__["_rl_links_set"] = links
+
+
+def _backend_of(conn_id: str | None) -> str | None:
+    from rl_provider.hooks.rl import DEFAULT_CONN_ID, backend_kind
+
+    try:
+        return backend_kind(conn_id or DEFAULT_CONN_ID).value
+    except Exception as err:  # any lookup failure: declare no link rather than break parsing
+        log.debug("No extra links: the backend of connection %r is unknown (%s)", conn_id, err)
+        return None
+
+
 def _console(values: dict[str, Any], fragment: str) -> str:
     if values.get("backend") != "sagemaker" or not values.get("region"):
         return ""
@@ -65,27 +136,23 @@ def _console(values: dict[str, Any], fragment: str) -> str:
     return f"https://{console_domain(region)}/sagemaker/home?region={region}#/{fragment}"
 
 
-class RLTrainingJobLink(_RLLink):
-    """SageMaker console page of the training job; the local job directory otherwise."""
+class RLTrainingJobLink(RLLink):
+    """SageMaker console page of the training job."""
 
     name = "RL Training Job"
     key = "rl_training_job_link"
 
     def format(self, values: dict[str, Any]) -> str:
-        if values.get("backend") == "local":
-            return str(values.get("job_dir_uri") or "")
         return _console(values, f"jobs/{quote(str(values.get('job_name', '')))}")
 
 
-class RLTrainingLogLink(_RLLink):
-    """CloudWatch streams ``/aws/sagemaker/TrainingJobs/<job>/*``; locally the log file."""
+class RLTrainingLogLink(RLLink):
+    """CloudWatch streams ``/aws/sagemaker/TrainingJobs/<job>/*``."""
 
     name = "RL Training Logs"
     key = "rl_training_log_link"
 
     def format(self, values: dict[str, Any]) -> str:
-        if values.get("backend") == "local":
-            return str(values.get("log_uri") or "")
         if values.get("backend") != "sagemaker" or not values.get("region"):
             return ""
         region = str(values["region"])
@@ -98,8 +165,8 @@ class RLTrainingLogLink(_RLLink):
         )
 
 
-class RLModelLink(_RLLink):
-    """SageMaker console page of a model (no page for local models)."""
+class RLModelLink(RLLink):
+    """SageMaker console page of a model."""
 
     name = "RL Model"
     key = "rl_model_link"
@@ -108,14 +175,12 @@ class RLModelLink(_RLLink):
         return _console(values, f"models/{quote(str(values.get('model_name', '')))}")
 
 
-class RLEndpointLink(_RLLink):
-    """SageMaker console page of an endpoint; a local endpoint's URL (``/ping``) otherwise."""
+class RLEndpointLink(RLLink):
+    """SageMaker console page of an endpoint. (A local endpoint's 127.0.0.1 URL is no page for
+    a browser that is not on the server: not offered.)"""
 
     name = "RL Endpoint"
     key = "rl_endpoint_link"
 
     def format(self, values: dict[str, Any]) -> str:
-        if values.get("backend") == "local":
-            url = values.get("url")
-            return f"{str(url).rstrip('/')}/ping" if url else ""
         return _console(values, f"endpoints/{quote(str(values.get('endpoint_name', '')))}")

@@ -483,6 +483,62 @@ def test_conn_takes_the_backend_from_an_airflow_connection(home, tmp_path):
     assert "'rl_nope'" in one_line_error(missing)
 
 
+def tree(path: Path) -> set[str]:
+    return {str(p.relative_to(path)) for p in path.rglob("*")}
+
+
+@pytest.mark.slow  # `airflow db migrate` + `airflow connections add` (~15 s) and Airflow imports
+def test_conn_reads_the_metadata_database_and_never_creates_state(home, tmp_path):
+    """A connection stored in Airflow's metadata database, as the REST API and the UI store it,
+    is what ``--conn`` reads; an unknown id or a wrong AIRFLOW_HOME is a one-line exit 2."""
+    airflow = Path(sys.executable).with_name("airflow")
+    airflow_home = tmp_path / "airflow"
+    airflow_home.mkdir()
+    env = cli_env(AIRFLOW_HOME=str(airflow_home))
+    extra = json.dumps({"home": str(home.path)})
+    for argv in (
+        ["db", "migrate"],
+        ["connections", "add", "rl_meta", "--conn-type", "rl", "--conn-extra", extra],
+    ):
+        done = subprocess.run(
+            [str(airflow), *argv], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+    before = (tree(airflow_home), tree(home.path))
+
+    listed = rl("--conn", "rl_meta", "jobs", "list", home=None, AIRFLOW_HOME=str(airflow_home))
+    assert listed.returncode == 0, listed.stderr
+    assert row(listed.stdout, "cli-completed")[1] == "Completed"
+    assert row(listed.stdout, "cli-failed")[1] == "Failed"
+    described = rl(
+        "jobs", "describe", "cli-completed", "--conn", "rl_meta", "--json",
+        home=None, AIRFLOW_HOME=str(airflow_home),
+    )  # fmt: skip
+    assert described.returncode == 0, described.stderr
+    assert json.loads(described.stdout)["TrainingJobStatus"] == "Completed"
+
+    unknown = rl("--conn", "rl_typo", "jobs", "list", home=None, AIRFLOW_HOME=str(airflow_home))
+    assert unknown.returncode == 2
+    assert "'rl_typo' does not exist" in one_line_error(unknown)
+    # No rl_default: the deployment's local default home ($AIRFLOW_HOME/rl_provider), which has
+    # never run a job here: an error, not an empty listing from a freshly created state.db.
+    default = rl("--conn", "rl_default", "jobs", "list", home=None, AIRFLOW_HOME=str(airflow_home))
+    assert default.returncode == 2
+    assert str(airflow_home / "rl_provider") in one_line_error(default)
+    assert (tree(airflow_home), tree(home.path)) == before  # nothing created by any read
+
+    # A wrong AIRFLOW_HOME: an empty directory (no metadata database), or none at all.
+    empty, missing = tmp_path / "empty", tmp_path / "missing"
+    empty.mkdir()
+    for wrong, fragment in ((empty, "airflow.db does not exist"), (missing, "no Airflow home")):
+        result = rl("--conn", "rl_meta", "jobs", "list", home=None, AIRFLOW_HOME=str(wrong))
+        assert result.returncode == 2
+        assert fragment in one_line_error(result)
+    assert not (empty / "airflow.db").exists()
+    assert not (empty / "rl_provider").exists()
+    assert not missing.exists()
+
+
 @pytest.fixture
 def moto_env():
     """A moto server on 127.0.0.1 standing in for AWS; the env points boto3 at it."""

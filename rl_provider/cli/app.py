@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from enum import IntEnum, StrEnum
+from pathlib import Path
 from typing import Any
 
 from rl_provider import __version__
@@ -100,47 +102,178 @@ def open_backend(args: argparse.Namespace) -> Any:
                 "pip install 'airflow-provider-rl[sagemaker]'."
             ) from None
         return SageMakerBackend(region_name=args.region)
+    return _local_backend(args.home, _home_origin(args.home), region=args.region)
+
+
+def _local_backend(home_option: str | None, origin: str, *, region: str | None) -> Any:
+    """The local backend of an existing home: a CLI never creates one (a read at a typo would
+    leave an empty ``state.db`` and report "no jobs")."""
     from rl_provider.backends.local.store import resolve_home
 
-    home = resolve_home(args.home)
-    # LocalBackend creates its home; a read-only CLI must not create an empty one at a typo.
+    home = resolve_home(home_option)
     if not (home / "state.db").is_file():
         raise RLConfigError(
-            f"No rl_provider home at {home} ({_home_origin(args.home)}; it has no state.db): "
+            f"No rl_provider home at {home} ({origin}; it has no state.db): "
             "pass --home DIR or set RL_PROVIDER_HOME to the directory your jobs ran in "
             "(default $AIRFLOW_HOME/rl_provider, else ~/.rl_provider)."
         )
     from rl_provider.backends.local import LocalBackend
 
-    return LocalBackend(home, region=args.region)
+    return LocalBackend(home, region=region)
 
 
 def _connection_backend(conn_id: str) -> Any:
+    # Top-level "airflow" only: finding a submodule would import the package.
+    missing = _missing_module("airflow", "rl_provider.hooks.rl")
+    if missing is not None:
+        raise RLConfigError(
+            f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: "
+            f"{missing} cannot be imported. Use --backend local|sagemaker instead."
+        )
+    home = _airflow_home()
+    if not home.is_dir() and not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        # Checked before Airflow is imported: importing it creates its home.
+        raise RLConfigError(
+            f"--conn {conn_id}: no Airflow home at {home} (from "
+            f"{'AIRFLOW_HOME' if os.environ.get('AIRFLOW_HOME') else 'the default ~/airflow'}): "
+            "set AIRFLOW_HOME to your deployment's, or use --home/--backend."
+        )
     # Airflow configures its logging on import and may log to stdout (e.g. "Unit test
     # configuration loaded"); stdout carries tables and --json for scripts, so Airflow's lines go
     # to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        return _open_connection_backend(conn_id)
-
-
-def _open_connection_backend(conn_id: str) -> Any:
-    try:
+        from rl_provider.hooks.rl import BackendKind as ConnBackend
         from rl_provider.hooks.rl import RLHook
-    except ImportError as err:
-        raise RLConfigError(
-            f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: {err}. "
-            "Use --backend local|sagemaker instead."
-        ) from None
+
+        settings = _connection_settings(conn_id, home)
+        if settings is None:
+            # What the deployment does without rl_default: the local backend, default home.
+            backend = _local_backend(
+                None,
+                f"no {conn_id} connection in Airflow at {home}, so the local backend, "
+                f"{_home_origin(None)}",
+                region=None,
+            )
+            sys.stderr.write(
+                f"rl-provider: no {conn_id} connection in Airflow ({home}): the local backend "
+                f"at {backend.home}, as the deployment uses.\n"
+            )
+            return backend
+        if settings.backend is ConnBackend.LOCAL:
+            origin = (
+                f"the home extra of connection {conn_id!r}"
+                if settings.home
+                else f"connection {conn_id!r} names no home, so {_home_origin(None)}"
+            )
+            return _local_backend(settings.home, origin, region=settings.region_name)
+        try:
+            return RLHook(conn_id, settings=settings).backend
+        except RLProviderError:
+            raise
+        except Exception as err:  # Airflow's or the Amazon provider's own errors
+            raise RLConfigError(
+                f"Could not open the backend of Airflow connection {conn_id!r} "
+                f"({type(err).__name__}: {err}): check it with `airflow connections get "
+                f"{conn_id}`, or use --backend local|sagemaker."
+            ) from None
+
+
+def _missing_module(*names: str) -> str | None:
+    """The first of ``names`` that cannot be imported, found without importing it (importing
+    Airflow creates its home)."""
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):
+            return name
+    return None
+
+
+def _airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
+
+
+def _connection_settings(conn_id: str, home: Path) -> Any:
+    """The connection's settings, looked up the way the deployment's components do; None for
+    a missing ``rl_default`` (the deployment then uses the local backend, default home).
+
+    Outside a task, Airflow 3's Task SDK reads only environment and secrets-backend
+    connections; Airflow's own ``airflow connections get`` sets the server process context and
+    reads through ``airflow.models.Connection.get_connection_from_secrets``, whose search path
+    ends with the metadata database. The CLI does the same, after checking that the database
+    exists and is readable: the secrets search swallows a database error as "not found", and
+    SQLite would create an empty database file at a wrong AIRFLOW_HOME.
+    """
+    problem = _metastore_problem()
     try:
-        return RLHook(conn_id).backend
+        # The same class airflow.models raises (the SDK re-exports Airflow's).
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        if problem is None:
+            from airflow.models.connection import Connection
+
+            # What `airflow connections get` sets: the SDK's lookups (e.g. the aws connection
+            # the SageMaker backend reads later) then include the metadata database too.
+            os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
+            extras = Connection.get_connection_from_secrets(conn_id).extra_dejson
+        else:
+            from airflow.sdk import BaseHook
+
+            extras = BaseHook.get_connection(conn_id).extra_dejson
+    except AirflowNotFoundException:
+        extras = None
     except RLProviderError:
         raise
-    except Exception as err:  # Airflow's own errors: not configured, no such connection
+    except Exception as err:  # a secrets backend's own error: no connection, no guess
         raise RLConfigError(
-            f"Could not open Airflow connection {conn_id!r} ({type(err).__name__}: {err}): "
-            f"check AIRFLOW_HOME and `airflow connections get {conn_id}`, or use "
-            "--backend local|sagemaker."
+            f"Could not read Airflow connection {conn_id!r} ({type(err).__name__}: "
+            f"{_one_line(str(err))}): check AIRFLOW_HOME and `airflow connections get {conn_id}`."
         ) from None
+    from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendSettings
+
+    if extras is not None:
+        return BackendSettings.from_extras(conn_id, extras)
+    if problem is not None:
+        raise RLConfigError(
+            f"Airflow connection {conn_id!r} is not among the environment/secrets-backend "
+            f"connections, and {problem}."
+        )
+    if conn_id != DEFAULT_CONN_ID:
+        raise RLConfigError(
+            f"Airflow connection {conn_id!r} does not exist (searched the secrets backends and "
+            f"the metadata database of {home}): create it (`airflow connections add {conn_id} "
+            "--conn-type rl ...`), or check the id and AIRFLOW_HOME."
+        )
+    return None
+
+
+def _metastore_problem() -> str | None:
+    """Why Airflow's metadata database cannot be read, or None when it can."""
+    from airflow.configuration import conf
+    from sqlalchemy.engine import make_url
+
+    url = make_url(conf.get("database", "sql_alchemy_conn"))
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return (
+            f"Airflow's metadata database {url.database} does not exist: set AIRFLOW_HOME to "
+            "your deployment's (or run `airflow db migrate`)"
+        )
+    try:
+        from airflow.models.connection import Connection
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            session.execute(select(Connection.conn_id).limit(1)).all()
+    except Exception as err:  # any driver's error: report it, never guess a backend
+        first = _one_line(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        return (
+            f"Airflow's metadata database {shown} could not be read ({first}): check "
+            "AIRFLOW_HOME, or run `airflow db migrate`"
+        )
+    return None
 
 
 def _options_parent(*, with_defaults: bool) -> argparse.ArgumentParser:

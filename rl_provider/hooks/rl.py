@@ -17,6 +17,7 @@ must not silently train somewhere else).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +31,7 @@ from rl_provider.exceptions import RLConfigError
 if TYPE_CHECKING:
     from rl_provider.backends.base import AsyncTrainingBackend, Backend
 
-__all__ = ["BackendKind", "BackendSettings", "RLHook"]
+__all__ = ["BackendKind", "BackendSettings", "RLHook", "backend_kind"]
 
 DEFAULT_CONN_ID = "rl_default"
 CONN_TYPE = "rl"
@@ -139,20 +140,11 @@ class RLHook(BaseHook):
         """The connection's settings; ``rl_default`` missing -> the local backend defaults."""
         if self._settings is not None:
             return self._settings
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            connection = self.get_connection(self.conn_id)
-        except AirflowNotFoundException:
-            if self.conn_id != DEFAULT_CONN_ID:
-                raise RLConfigError(
-                    f"Airflow connection {self.conn_id!r} does not exist: create it (type "
-                    f"{CONN_TYPE!r}) or use conn_id={DEFAULT_CONN_ID!r}, which may be absent "
-                    "(the local backend)."
-                ) from None
+        settings = _read_settings(self.conn_id)
+        if settings is None:
             self.log.info("No %s connection: using the local backend.", DEFAULT_CONN_ID)
             return BackendSettings(conn_id=self.conn_id)
-        return BackendSettings.from_extras(self.conn_id, connection.extra_dejson)
+        return settings
 
     @cached_property
     def backend(self) -> Backend:
@@ -185,6 +177,30 @@ class RLHook(BaseHook):
         except Exception as err:  # the UI shows any failure as text
             return False, str(err)
         return True, f"{self.settings.backend.value} backend ready: {backend!r}"
+
+
+def _read_settings(conn_id: str) -> BackendSettings | None:
+    """The connection's settings; None for a missing ``rl_default`` (the local defaults)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection = RLHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        if conn_id != DEFAULT_CONN_ID:
+            raise RLConfigError(
+                f"Airflow connection {conn_id!r} does not exist: create it (type "
+                f"{CONN_TYPE!r}) or use conn_id={DEFAULT_CONN_ID!r}, which may be absent "
+                "(the local backend)."
+            ) from None
+        return None
+    return BackendSettings.from_extras(conn_id, connection.extra_dejson)
+
+
+def backend_kind(conn_id: str) -> BackendKind:
+    """Which backend connection ``conn_id`` names (quietly: Airflow asks at every DAG parse,
+    for the extra links a task declares)."""
+    settings = _read_settings(conn_id)
+    return BackendKind.LOCAL if settings is None else settings.backend
 
 
 def _local_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:
@@ -228,7 +244,16 @@ def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTraini
     backend: Backend = SageMakerBackend(
         client_factory=client_factory, region_name=settings.region_name, bucket=settings.bucket
     )
+    # Every trigger of the triggerer with the same AWS settings shares one client per service.
+    pool_key = (
+        settings.aws_conn_id,
+        settings.region_name,
+        repr(settings.verify),
+        json.dumps(settings.botocore_config, sort_keys=True, default=str),
+    )
     async_backend: AsyncTrainingBackend = AsyncSageMakerBackend(
-        async_client_factory=async_client_factory, region_name=settings.region_name
+        async_client_factory=async_client_factory,
+        region_name=settings.region_name,
+        client_pool_key=pool_key,
     )
     return backend, async_backend

@@ -22,7 +22,7 @@ from rl_provider.exceptions import (
     RLConfigError,
 )
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLEndpointLink
+from rl_provider.links import RLEndpointLink, RLExtraLinks
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 VARIANT_NAME = "AllTraffic"
 
 
-class RLDeployOperator(BaseOperator):
+class RLDeployOperator(RLExtraLinks, BaseOperator):
     """Deploy ``model_name`` on ``endpoint_name``: create the endpoint, or update it blue/green.
 
     :param model_name: an existing model (``RLCreateModelOperator``).
@@ -57,7 +57,7 @@ class RLDeployOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("model_name", "endpoint_name", "instance_type")
-    operator_extra_links = (RLEndpointLink(),)
+    rl_links = (RLEndpointLink,)
     ui_color = "#d7ecff"
 
     def __init__(

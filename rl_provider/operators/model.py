@@ -21,7 +21,7 @@ from rl_provider.exceptions import (
     RLConfigError,
 )
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLModelLink
+from rl_provider.links import RLExtraLinks, RLModelLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rl_provider.backends.base import Backend
 
 
-class RLCreateModelOperator(BaseOperator):
+class RLCreateModelOperator(RLExtraLinks, BaseOperator):
     """Create a model from a completed training job's artifact.
 
     :param training_job_name: the completed training job whose ``model.tar.gz`` is served.
@@ -58,7 +58,7 @@ class RLCreateModelOperator(BaseOperator):
         "image_uri",
         "instance_type",
     )
-    operator_extra_links = (RLModelLink(),)
+    rl_links = (RLModelLink,)
     ui_color = "#d7ecff"
 
     def __init__(

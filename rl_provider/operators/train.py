@@ -30,8 +30,8 @@ from rl_provider.core.enums import CoercibleEnum, SecondaryStatus, TrainingJobSt
 from rl_provider.core.jobs import job_failed_error
 from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_base, validate_name
 from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
-from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, RLHook
-from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
+from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
+from rl_provider.links import RLExtraLinks, RLTrainingJobLink, RLTrainingLogLink
 from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _retry_name(name: str, try_number: int) -> str:
     )
 
 
-class RLTrainOperator(BaseOperator):
+class RLTrainOperator(RLExtraLinks, BaseOperator):
     """Train an ``RLEstimator`` on the connection's backend and wait for the job.
 
     :param estimator: the ``RLEstimator``; its ``template_fields`` (hyperparameters, output_path,
@@ -136,7 +136,7 @@ class RLTrainOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("estimator", "inputs", "job_name")
     template_fields_renderers = {"inputs": "json"}
-    operator_extra_links = (RLTrainingJobLink(), RLTrainingLogLink())
+    rl_links = (RLTrainingJobLink, RLTrainingLogLink)
     ui_color = "#d8ecd3"
 
     def __init__(
@@ -498,12 +498,6 @@ def persist_training_links(context: Context, hook: RLHook, backend: Backend, nam
         "region": settings.region_name or backend.region,
         "job_name": name,
     }
-    if settings.backend is BackendKind.LOCAL:
-        from rl_provider.backends.local import LocalBackend
-
-        if isinstance(backend, LocalBackend):
-            values["job_dir_uri"] = (backend.home / "jobs" / name).as_uri()
-            values["log_uri"] = backend.log_file(name).as_uri()
     RLTrainingJobLink.persist(context, **values)
     RLTrainingLogLink.persist(context, **values)
 

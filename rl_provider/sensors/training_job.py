@@ -17,7 +17,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLTrainingJobLink, RLTrainingLogLink
+from rl_provider.links import RLExtraLinks, RLTrainingJobLink, RLTrainingLogLink
 from rl_provider.operators.train import _event_error, config_errors_fail, persist_training_links
 from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
@@ -35,7 +35,7 @@ _MISSING = object()
 log_cursor_variable = watch_variable
 
 
-class RLTrainingJobSensor(BaseSensorOperator):
+class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
     """Wait until a training job ends; fail if it ends ``Failed`` or ``Stopped``.
 
     :param job_name: the training job (templated; e.g. the train task's ``job_name`` XCom).
@@ -47,7 +47,7 @@ class RLTrainingJobSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("job_name",)
-    operator_extra_links = (RLTrainingJobLink(), RLTrainingLogLink())
+    rl_links = (RLTrainingJobLink, RLTrainingLogLink)
     ui_color = "#d8ecd3"
 
     def __init__(

@@ -9,6 +9,7 @@ without reading the connection again from its event loop.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,7 +21,7 @@ from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendSettings, RLHook
 if TYPE_CHECKING:
     from rl_provider.backends.base import AsyncTrainingBackend
 
-__all__ = ["RLBaseTrigger", "defer_grace"]
+__all__ = ["STAGGER_SECONDS", "RLBaseTrigger", "defer_grace"]
 
 # Measured in a real deployment (LocalExecutor, 2 loaded cores): the deferring task process
 # exited 5.3 s after defer(); twice that leaves room for the executor to report it.
@@ -36,6 +37,10 @@ def defer_grace() -> float:
     from airflow.sdk import conf
 
     return max(0.0, conf.getfloat("rl_provider", "defer_grace", fallback=DEFAULT_DEFER_GRACE))
+
+
+# The first polls of triggers that start together spread over this many seconds at most.
+STAGGER_SECONDS = 5.0
 
 
 class RLBaseTrigger(BaseTrigger):
@@ -93,6 +98,20 @@ class RLBaseTrigger(BaseTrigger):
         instance's state attribute is queued", apache/airflow #66374)."""
         if self.not_before is not None:
             await asyncio.sleep(max(0.0, self.not_before - time.time()))
+
+    async def stagger(self) -> None:
+        """Wait a random part of one interval (at most ``STAGGER_SECONDS``) before the first poll.
+
+        A triggerer resumes all its triggers at once (start, restart); polling in step, their
+        calls would complete in bursts that the loop runs as one long iteration (hundreds of ms
+        for 1,000 triggers, bench/triggerer_scale.py). The first check is at most that late.
+        """
+        await asyncio.sleep(random.uniform(0, min(self.poll_interval, STAGGER_SECONDS)))
+
+    async def sleep_between_polls(self) -> None:
+        """``poll_interval`` +-10 %: triggers that started together drift apart instead of
+        polling in step for the rest of their lives."""
+        await asyncio.sleep(self.poll_interval * random.uniform(0.9, 1.1))
 
     async def async_backend(self) -> AsyncTrainingBackend:
         """Build the hook's async backend on a worker thread: opening a home or a connection

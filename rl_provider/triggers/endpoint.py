@@ -6,7 +6,6 @@ the deploy operator's synchronous wait and the endpoint sensor use it too, so ev
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from enum import StrEnum
@@ -139,6 +138,7 @@ class RLEndpointTrigger(RLBaseTrigger):
 
     async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
         last_status: EndpointStatus | None = None
+        await self.stagger()
         while True:
             description = await backend.describe_endpoint(self.endpoint_name)
             if description.endpoint_status is not last_status:
@@ -155,4 +155,4 @@ class RLEndpointTrigger(RLBaseTrigger):
                     message=f"Endpoint {self.endpoint_name} was still "
                     f"{description.endpoint_status.value} at the deadline.",
                 )
-            await asyncio.sleep(self.poll_interval)
+            await self.sleep_between_polls()

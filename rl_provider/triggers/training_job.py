@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from enum import StrEnum
@@ -148,6 +147,7 @@ class RLTrainingJobTrigger(RLBaseTrigger):
     async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
         cursor = self._stored_cursor() if self.print_log else None
         last_status = None
+        await self.stagger()
         while True:
             description = await backend.describe_training_job(self.job_name)
             if self.print_log:
@@ -178,7 +178,7 @@ class RLTrainingJobTrigger(RLBaseTrigger):
                     message=f"Training job {self.job_name} exceeded max_ingestion_time and was "
                     "stopped.",
                 )
-            await asyncio.sleep(self.poll_interval)
+            await self.sleep_between_polls()
 
     async def _print_logs(self, backend: Any, cursor: Any) -> Any:
         lines, cursor = await backend.read_logs(self.job_name, cursor)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import io
 import os
 import re
@@ -24,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -160,7 +162,7 @@ class LocalBackend:
         region: str | None = None,
     ) -> None:
         self.home = resolve_home(home)
-        self.store = LocalStore(self.home)
+        self.store = LocalStore.shared(self.home)
         self.stop_grace_seconds = stop_grace_seconds
         self._region = region
         self._local = threading.local()  # keep-alive connections are per thread
@@ -446,10 +448,13 @@ class LocalBackend:
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
         """Complete lines after ``cursor`` (a byte offset); a partial last line waits."""
-        self.store.get_job(name)
+        self.store.require_job(name)
         offset = int(cursor or 0)
+        path = log_path(self.home, name)
         try:
-            with open(log_path(self.home, name), "rb") as log:
+            if path.stat().st_size <= offset:
+                return [], offset  # nothing new: no open/read (a trigger asks at every poll)
+            with open(path, "rb") as log:
                 log.seek(offset)
                 data = log.read()
         except FileNotFoundError:
@@ -851,6 +856,30 @@ class LocalBackend:
         return body
 
 
+# pid -> the executor every AsyncLocalBackend of that process runs its calls on (_off_loop); a
+# forked child makes its own (it inherits the object, not the thread).
+_EXECUTORS: dict[int, ThreadPoolExecutor] = {}
+
+
+async def _off_loop(function: Callable[..., _T], *args: Any) -> _T:
+    """Run a blocking call on the local executor, not on the loop nor on its default executor.
+
+    A triggerer's default executor has min(32, cpus + 4) threads: every one opened its own
+    SQLite connection per home, and 1,000 triggers polling at once completed their calls in
+    bursts that the loop then ran as one long iteration (0.57 s of lag measured with
+    bench/triggerer_scale.py). On one thread the calls complete one by one, each handed to the
+    loop as it finishes, and a process holds one connection per home.
+    """
+    executor = _EXECUTORS.get(os.getpid())
+    if executor is None:  # inline, not a helper: nothing synchronous of ours runs on the loop
+        # setdefault is atomic; a loser's executor never started a thread.
+        executor = _EXECUTORS.setdefault(
+            os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="rl-provider-local")
+        )
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, functools.partial(function, *args))
+
+
 class AsyncLocalBackend:
     """The async twin for triggers: the same calls on a worker thread, never on the loop."""
 
@@ -858,16 +887,16 @@ class AsyncLocalBackend:
         self.backend = backend
 
     async def describe_training_job(self, name: str) -> TrainingJobDescription:
-        return await asyncio.to_thread(self.backend.describe_training_job, name)
+        return await _off_loop(self.backend.describe_training_job, name)
 
     async def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
-        return await asyncio.to_thread(self.backend.read_logs, name, cursor)
+        return await _off_loop(self.backend.read_logs, name, cursor)
 
     async def stop_training_job(self, name: str) -> None:
-        await asyncio.to_thread(self.backend.stop_training_job, name)
+        await _off_loop(self.backend.stop_training_job, name)
 
     async def describe_endpoint(self, name: str) -> EndpointDescription:
-        return await asyncio.to_thread(self.backend.describe_endpoint, name)
+        return await _off_loop(self.backend.describe_endpoint, name)
 
     async def aclose(self) -> None:
         """Nothing to close: the local backend keeps no clients open (its SQLite connections

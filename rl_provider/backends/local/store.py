@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +100,20 @@ class JobRow:
     stop_grace: float
 
 
+_shared_lock = threading.Lock()
+# (pid, home) -> the store every LocalBackend of this process opens on that home. Weak: a store
+# (and its connections) goes when the last backend using it does.
+_shared: weakref.WeakValueDictionary[tuple[int, Path], LocalStore] = weakref.WeakValueDictionary()
+
+
 class LocalStore:
-    """Typed access to the database; one connection per thread."""
+    """Typed access to the database; one connection per thread.
+
+    ``LocalStore.shared(home)`` is the process's one store per home: a triggerer follows
+    hundreds of jobs, each trigger with its own backend, and a store per backend held a SQLite
+    connection (3 descriptors: the database, its WAL and shared memory) per worker thread per
+    trigger; shared, it is one per worker thread (docs/DESIGN.md "Triggerer at scale").
+    """
 
     def __init__(self, home: Path) -> None:
         self.home = home
@@ -134,13 +147,25 @@ class LocalStore:
                 with contextlib.suppress(FileNotFoundError):
                     os.chmod(self.path.with_name(self.path.name + suffix), files.PRIVATE_FILE_MODE)
 
+    @classmethod
+    def shared(cls, home: Path) -> LocalStore:
+        """The store of ``home`` shared by this process (a forked child opens its own)."""
+        key = (os.getpid(), home)
+        with _shared_lock:
+            store = _shared.get(key)
+            if store is None:
+                store = _shared[key] = cls(home)
+            return store
+
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or self._local.pid != os.getpid():
+            # A forked child (Airflow forks workers) never uses its parent's connection.
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
+            db.execute("PRAGMA busy_timeout=60000")
+            self._local.db, self._local.pid = db, os.getpid()
         return db
 
     @contextlib.contextmanager
@@ -223,11 +248,25 @@ class LocalStore:
         rows = self._rows("SELECT * FROM training_jobs WHERE name = ?", (name,))
         row = rows[0] if rows else None
         if row is None:
-            raise JobNotFoundError(
-                f"Training job {name!r} not found in {self.home} "
-                "(check the name, or the home: RL_PROVIDER_HOME / the rl connection's 'home')."
-            )
+            raise self._job_not_found(name)
         return _job_row(row)
+
+    def require_job(self, name: str) -> None:
+        """``JobNotFoundError`` unless the job exists (without reading its row: a trigger's log
+        read asks this at every poll)."""
+        if (
+            self._connection()
+            .execute("SELECT 1 FROM training_jobs WHERE name = ?", (name,))
+            .fetchone()
+            is None
+        ):
+            raise self._job_not_found(name)
+
+    def _job_not_found(self, name: str) -> JobNotFoundError:
+        return JobNotFoundError(
+            f"Training job {name!r} not found in {self.home} "
+            "(check the name, or the home: RL_PROVIDER_HOME / the rl connection's 'home')."
+        )
 
     def list_jobs(self, status: str | None = None, limit: int | None = None) -> list[JobRow]:
         sql = "SELECT * FROM training_jobs"

@@ -76,13 +76,8 @@ def format_lines(job_name: str, events: list[LogEvent]) -> list[str]:
     return lines
 
 
-def tail(
-    job_name: str, cursor: LogCursor
-) -> Generator[Request, dict[str, Any] | None, list[LogEvent]]:
-    """Yield CloudWatch calls; return the new events of every stream, ordered by timestamp.
-
-    ``cursor`` is updated in place as pages are read.
-    """
+def _discover(job_name: str) -> Generator[Request, dict[str, Any] | None, list[str] | None]:
+    """The job's stream names (DescribeLogStreams, every page); None without a log group."""
     streams: list[str] = []
     token: str | None = None
     while True:
@@ -90,16 +85,35 @@ def tail(
         if token:
             kwargs["nextToken"] = token
         response = yield ("describe_log_streams", kwargs)
-        if response is None:  # no job has logged in this account/region yet
-            return []
+        if response is None:
+            return None
         streams.extend(s["logStreamName"] for s in response.get("logStreams", []))
         token = response.get("nextToken")
         if not token:
-            break
+            return streams
+
+
+def tail(
+    job_name: str, cursor: LogCursor, *, discover: bool = True, pages: int = MAX_PAGES_PER_STREAM
+) -> Generator[Request, dict[str, Any] | None, list[LogEvent]]:
+    """Yield CloudWatch calls; return the new events of every stream, ordered by timestamp.
+
+    ``cursor`` is updated in place as pages are read. ``discover=False`` reads only the streams
+    the cursor knows (no DescribeLogStreams; a cursor that knows none discovers anyway).
+    ``pages``: at most this many GetLogEvents per stream; CloudWatch only says a stream has
+    nothing newer by answering the token it was given, which costs a call after every page
+    with events, so a follower that reads again later asks for one page (the rest comes next
+    time, from the cursor).
+    """
+    streams: list[str] | None = list(cursor.tokens)
+    if discover or not streams:
+        streams = yield from _discover(job_name)
+        if streams is None:  # no job has logged in this account/region yet
+            return []
     events: list[LogEvent] = []
     for stream in sorted(set(streams)):
         position = cursor.tokens.get(stream)
-        for _ in range(MAX_PAGES_PER_STREAM):
+        for _ in range(pages):
             kwargs = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
             if position:
                 kwargs["nextToken"] = position

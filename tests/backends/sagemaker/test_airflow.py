@@ -16,6 +16,7 @@ import pytest
 
 # The Airflow harness sets AIRFLOW_HOME before airflow is imported; its fixtures are reused here.
 from tests.airflow.conftest import airflow_db, dags_folder, run_dag, write_dag  # noqa: F401
+from tests.airflow.test_links import ui_extra_links
 
 from .conftest import FAKE_CREDENTIALS, REGION, ROLE
 from .test_moto import put_events, put_model_artifact
@@ -102,6 +103,7 @@ def test_train_model_deploy_dag_on_sagemaker(
     unique,
     write_dag,  # noqa: F811
     run_dag,  # noqa: F811
+    monkeypatch,
 ):
     rl_conn, _ = connections
     job, endpoint = unique("rl-af-job"), unique("rl-af-ep")
@@ -163,6 +165,17 @@ def test_train_model_deploy_dag_on_sagemaker(
     result = run_dag(path, dag_id)
 
     assert result.task_states == {"train": "success", "model": "success", "deploy": "success"}
+    # The Details tab's extra links (Airflow's API route): SageMaker console pages, https.
+    links = ui_extra_links(dag_id, result.run_id, "train", monkeypatch)["extra_links"]
+    assert links == {
+        "RL Training Job": (
+            f"https://console.aws.amazon.com/sagemaker/home?region={REGION}#/jobs/{job}"
+        ),
+        "RL Training Logs": links["RL Training Logs"],
+    }
+    assert links["RL Training Logs"].startswith("https://console.aws.amazon.com/cloudwatch/")
+    deploy_links = ui_extra_links(dag_id, result.run_id, "deploy", monkeypatch)["extra_links"]
+    assert deploy_links["RL Endpoint"].endswith(f"#/endpoints/{endpoint}")
     training = result.xcom("train")["Training"]
     assert training["TrainingJobName"] == job
     assert training["ResourceConfig"]["InstanceCount"] == 2
