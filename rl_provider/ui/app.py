@@ -15,6 +15,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from rl_provider.exceptions import (
@@ -214,8 +215,6 @@ def create_app() -> FastAPI:
             json.loads(body)
         except ValueError as err:
             raise RLConfigError(f"The request body is not JSON: {err}.") from None
-        from starlette.concurrency import run_in_threadpool
-
         answer = await run_in_threadpool(_invoke, conn, name, body)
         return JSONResponse(answer)
 

@@ -89,13 +89,14 @@ def job_rows(
     )
     rows = []
     for index, summary in enumerate(response["TrainingJobSummaries"]):
-        metrics = summary.get("FinalMetricDataList")
+        metrics: list[dict[str, Any]] | None = summary.get("FinalMetricDataList")
         if metrics is None and index < _DESCRIBED_ROWS:
             try:
-                metrics = backend.describe_training_job(summary["TrainingJobName"]).to_api()
-                metrics = metrics.get("FinalMetricDataList", [])
+                job = backend.describe_training_job(summary["TrainingJobName"])
             except JobNotFoundError:
                 metrics = []  # deleted since it was listed
+            else:
+                metrics = [m.to_api() for m in job.final_metric_data_list]
         start = summary.get("TrainingStartTime") or summary.get("CreationTime")
         rows.append(
             {
