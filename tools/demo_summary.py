@@ -74,13 +74,18 @@ def ui_lines(job_name: str) -> list[str]:
     base = conf.get("api", "base_url", fallback="") or (
         f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
     )
-    home = _shown(Path(os.environ.get("AIRFLOW_HOME", ".airflow")))
+    # Absolute paths: the command works from any directory.
+    home = Path(os.environ.get("AIRFLOW_HOME", ".airflow")).resolve()
+    dags = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", "dags")
+    venv_bin = Path(sys.executable).parent
     return [
         "",
         "See the training job (learning curves, log, transitions) in the Airflow UI:",
-        f"  AIRFLOW_HOME={home} RL_PROVIDER_HOME={_shown(local_home())} "
-        "AIRFLOW__CORE__DAGS_FOLDER=dags AIRFLOW__CORE__LOAD_EXAMPLES=False "
-        "PATH=.venv/bin:$PATH airflow standalone",
+        f"  AIRFLOW_HOME={shlex.quote(str(home))} "
+        f"RL_PROVIDER_HOME={shlex.quote(str(local_home()))} "
+        f"AIRFLOW__CORE__DAGS_FOLDER={shlex.quote(str(Path(dags).resolve()))} "
+        f"AIRFLOW__CORE__LOAD_EXAMPLES=False PATH={shlex.quote(str(venv_bin))}:$PATH "
+        "airflow standalone",
         f"  then open {job_url(job_name, base_url=base)}",
         f"  (user admin; standalone prints the password, also in "
         f"{home}/simple_auth_manager_passwords.json.generated)",
