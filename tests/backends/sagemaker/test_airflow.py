@@ -182,14 +182,17 @@ def test_train_model_deploy_dag_on_sagemaker(
     training = result.xcom("train")["Training"]
     assert training["TrainingJobName"] == job
     assert training["ResourceConfig"]["InstanceCount"] == 2
-    # The deferred task streamed both instances' lines, in time order, once each.
+    # Both instances' lines were streamed, in time order, once each.
     streamed = re.findall(r"\[(algo-\d)\] (\w+ line)", result.log)
     assert streamed == [
         ("algo-1", "first line"),
         ("algo-2", "second line"),
         ("algo-1", "third line"),
     ]
-    assert "RLTrainingJobTrigger" in result.log  # printed by the trigger, while deferred
+    # moto completes a job at creation: the state check before deferring ends the task in the
+    # worker (issue 10, short deferrals), so no trigger runs. The trigger's own streaming against
+    # moto: tests/backends/sagemaker/test_shared_clients.py.
+    assert "RLTrainingJobTrigger" not in result.log
     deployed = result.xcom("deploy")
     assert deployed["Endpoint"]["EndpointName"] == endpoint
     assert deployed["Endpoint"]["EndpointStatus"] == "InService"
