@@ -197,6 +197,18 @@ def test_login_jobs_curves_log_follow_and_stop(
     assert set(names) == {"cartpole-curves", "cartpole-running"}
     page.screenshot(shots / "jobs.png")
 
+    # Inside the Airflow UI: the plugin's navigation entry frames the same page.
+    page.goto(f"{base}/plugin/rl-jobs")
+    framed = page.wait_for(
+        "(() => { const f = document.querySelector('iframe'); const d = f && f.contentDocument;"
+        " return d && d.querySelector('table.jobs') && f.getAttribute('src'); })()",
+        30,
+    )
+    assert framed.endswith("/rl/jobs")
+    page.screenshot(shots / "in-airflow.png")
+    page.goto(f"{base}/rl/jobs")
+    page.wait_for("document.body.dataset.ready", 15)
+
     # The completed job: one polyline per metric, POINTS points each, drawn from the API data.
     page.evaluate(
         "[...document.querySelectorAll('table.jobs a')].find(a => a.textContent === 'cartpole-curves').click()"
