@@ -59,6 +59,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [
+            "rl_provider.links.RLTrainingJobPageLink",
+            "rl_provider.links.RLModelPageLink",
+            "rl_provider.links.RLEndpointPageLink",
             "rl_provider.links.RLTrainingJobLink",
             "rl_provider.links.RLTrainingLogLink",
             "rl_provider.links.RLModelLink",

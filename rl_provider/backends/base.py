@@ -77,6 +77,19 @@ class Backend(TrainingBackend, Protocol):
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
 
+    # ListTrainingJobs / ListModels / ListEndpoints responses, newest first.
+    def list_training_jobs(
+        self,
+        *,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def list_models(self, *, MaxResults: int = 100) -> dict[str, Any]: ...
+
+    def list_endpoints(self, *, MaxResults: int = 100) -> dict[str, Any]: ...
+
 
 class AsyncTrainingBackend(Protocol):
     """The async twin used by triggers: never blocks the event loop."""

@@ -399,11 +399,20 @@ class LocalBackend:
         MaxResults: int = 100,
         NameContains: str | None = None,
     ) -> dict[str, Any]:
+        last_values = self.store.last_values()
+
         def summary(row: JobRow) -> dict[str, Any] | None:
             row = self._reap(row)
             if StatusEquals is not None and row.status.value != StatusEquals:
                 return None
+            # Beyond ListTrainingJobs: the last metric values, which a listing shows and which
+            # would otherwise cost one DescribeTrainingJob per job.
+            metrics = [
+                {"MetricName": m["name"], "Value": m["value"], "Timestamp": _utc(m["timestamp"])}
+                for m in last_values.get(row.name, ())
+            ]
             return {
+                "FinalMetricDataList": metrics,
                 "TrainingJobName": row.name,
                 "TrainingJobArn": _ARN.format(row.name),
                 "TrainingJobStatus": row.status.value,
@@ -488,12 +497,11 @@ class LocalBackend:
         if not self.store.delete(MODEL, name):
             raise ModelNotFoundError(f"Could not find model {name!r}.")
 
-    def list_models(self) -> dict[str, Any]:
-        return {
-            "Models": [
-                {"ModelName": n, "ModelArn": _arn("model", n)} for n in self.store.names(MODEL)
-            ]
-        }
+    def list_models(self, MaxResults: int = 100) -> dict[str, Any]:
+        def summary(name: str) -> dict[str, Any]:
+            return {"ModelName": name, "ModelArn": _arn("model", name)}
+
+        return {"Models": _listing(self.store.names(MODEL), str, None, MaxResults, summary)}
 
     # ------------------------------------------------------------------ endpoint configs
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
