@@ -235,3 +235,22 @@ def test_ray_settings_round_trip_through_a_trigger_and_keep_the_token_out_of_ext
         )
     with pytest.raises(RLConfigError, match="without an address"):
         BackendSettings.from_extras("rl_ray", {"backend": "ray"})
+
+
+def test_parsing_rl_ray_retrain_imports_no_rl_stack() -> None:
+    """Airflow parses DAG files constantly: no Ray, torch, numpy, gymnasium or boto3, and not
+    the Ray backend (it loads when a task opens the connection)."""
+    import subprocess
+    import sys
+
+    dags = Path(__file__).resolve().parents[3] / "dags"
+    code = (
+        f"import runpy, sys, json; sys.path.insert(0, {str(dags)!r}); "
+        f"runpy.run_path({str(dags / 'rl_ray_retrain.py')!r}); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in json.loads(out.stdout.splitlines()[-1])}
+    heavy = {"ray", "torch", "numpy", "gymnasium", "boto3", "botocore"}
+    assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
+    assert "rl_provider.backends.ray" not in json.loads(out.stdout.splitlines()[-1])
