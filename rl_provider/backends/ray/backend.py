@@ -21,7 +21,7 @@ import threading
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -30,7 +30,12 @@ from rl_provider.backends.ray import resources
 from rl_provider.backends.ray.logs import ParsedLog, split_log
 from rl_provider.backends.ray.state import ARN, REQUEST_KEY, describe
 from rl_provider.core import hyperparameters as hp
-from rl_provider.core.jobs import TrainingJobDescription
+from rl_provider.core.jobs import (
+    EndpointConfigDescription,
+    EndpointDescription,
+    ModelDescription,
+    TrainingJobDescription,
+)
 from rl_provider.core.naming import validate_name
 from rl_provider.exceptions import (
     BackendError,
@@ -38,6 +43,9 @@ from rl_provider.exceptions import (
     ResourceExistsError,
     RLConfigError,
 )
+
+if TYPE_CHECKING:
+    from rl_provider.backends.local import LocalBackend
 
 # SageMaker gives a stopped job's processes 120 s between SIGTERM and SIGKILL.
 DEFAULT_STOP_GRACE_SECONDS = 120.0
@@ -247,7 +255,7 @@ class RayBackend:
         storage: str | None = None,
         stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
         upload_seconds: float = DEFAULT_UPLOAD_SECONDS,
-        serving: Any = None,
+        serving: LocalBackend | None = None,
         region: str | None = None,
     ) -> None:
         self._jobs = _Jobs(address, token, headers, runtime_env, stop_grace_seconds, upload_seconds)
@@ -282,7 +290,7 @@ class RayBackend:
             self._client = None
 
     @property
-    def serving(self) -> Any:
+    def serving(self) -> LocalBackend:
         if self._serving is None:
             from rl_provider.backends.local import LocalBackend
 
@@ -417,27 +425,54 @@ class RayBackend:
 
     # -------------------------------------------------------- models and endpoints: local
     def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
-        return str(self.serving.repack_model(model_data, code, uri))
+        return self.serving.repack_model(model_data, code, uri)
 
-    def __getattr__(self, name: str) -> Any:
-        # Models, endpoint configs and endpoints live on the serving backend (docs/RAY.md).
-        if name.startswith(
-            (
-                "create_model",
-                "describe_model",
-                "delete_model",
-                "list_models",
-                "create_endpoint",
-                "describe_endpoint",
-                "delete_endpoint",
-                "update_endpoint",
-                "invoke_endpoint",
-                "list_endpoint",
-                "list_endpoints",
-            )
-        ):
-            return getattr(self.serving, name)
-        raise AttributeError(name)
+    # Models, endpoint configs and endpoints live on the serving backend (docs/RAY.md).
+    def create_model(self, **request: Any) -> dict[str, Any]:
+        return self.serving.create_model(**request)
+
+    def describe_model(self, name: str) -> ModelDescription:
+        return self.serving.describe_model(name)
+
+    def delete_model(self, name: str) -> None:
+        self.serving.delete_model(name)
+
+    def list_models(self, MaxResults: int = 100) -> dict[str, Any]:
+        return self.serving.list_models(MaxResults=MaxResults)
+
+    def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
+        return self.serving.create_endpoint_config(**request)
+
+    def describe_endpoint_config(self, name: str) -> EndpointConfigDescription:
+        return self.serving.describe_endpoint_config(name)
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self.serving.delete_endpoint_config(name)
+
+    def create_endpoint(self, **request: Any) -> dict[str, Any]:
+        return self.serving.create_endpoint(**request)
+
+    def update_endpoint(self, **request: Any) -> dict[str, Any]:
+        return self.serving.update_endpoint(**request)
+
+    def describe_endpoint(self, name: str) -> EndpointDescription:
+        return self.serving.describe_endpoint(name)
+
+    def delete_endpoint(self, name: str) -> None:
+        self.serving.delete_endpoint(name)
+
+    def list_endpoints(
+        self,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]:
+        return self.serving.list_endpoints(
+            StatusEquals=StatusEquals, MaxResults=MaxResults, NameContains=NameContains
+        )
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        return self.serving.invoke_endpoint(**request)
 
 
 class AsyncRayBackend:
@@ -452,7 +487,7 @@ class AsyncRayBackend:
         *,
         token: str | None = None,
         headers: Mapping[str, str] | None = None,
-        serving: Any = None,
+        serving: LocalBackend | None = None,
     ) -> None:
         self._jobs = _Jobs(address, token, headers, None, DEFAULT_STOP_GRACE_SECONDS, 0.0)
         self.address = self._jobs.address
@@ -495,7 +530,7 @@ class AsyncRayBackend:
         if stopped.status_code != 200:
             raise _error(stopped, f"Stopping training job {name!r}")
 
-    async def describe_endpoint(self, name: str) -> Any:
+    async def describe_endpoint(self, name: str) -> EndpointDescription:
         from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
 
         serving = self._serving if self._serving is not None else LocalBackend()
