@@ -45,7 +45,25 @@ class TrainingBackend(Protocol):
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]: ...
 
+    def log_location(self, name: str) -> str:
+        """Where a person opens the job's logs outside Python: a file path (local), a
+        CloudWatch log group and stream prefix (SageMaker). Shown by the CLI."""
+        ...
+
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]: ...
+
+    def list_training_jobs(
+        self,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]:
+        """ListTrainingJobs' response (``TrainingJobSummaries``), newest first."""
+        ...
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """ListTags of a training job's ARN (``attach()`` recovers the job's tags)."""
+        ...
 
 
 @runtime_checkable
@@ -63,9 +81,15 @@ class Backend(TrainingBackend, Protocol):
 
     def delete_model(self, name: str) -> None: ...
 
+    def list_models(self, MaxResults: int = 100, NameContains: str | None = None) -> dict[str, Any]:
+        """ListModels' response (``Models``), newest first."""
+        ...
+
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]: ...
 
     def describe_endpoint_config(self, name: str) -> EndpointConfigDescription: ...
+
+    def delete_endpoint_config(self, name: str) -> None: ...
 
     def create_endpoint(self, **request: Any) -> dict[str, Any]: ...
 
@@ -74,6 +98,15 @@ class Backend(TrainingBackend, Protocol):
     def describe_endpoint(self, name: str) -> EndpointDescription: ...
 
     def delete_endpoint(self, name: str) -> None: ...
+
+    def list_endpoints(
+        self,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]:
+        """ListEndpoints' response (``Endpoints``), newest first."""
+        ...
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
 

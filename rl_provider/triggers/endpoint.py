@@ -6,7 +6,6 @@ the deploy operator's synchronous wait and the endpoint sensor use it too, so ev
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import TriggerEvent
 
 from rl_provider.core.enums import EndpointStatus
+from rl_provider.core.lifecycle import Outcome, endpoint_outcome, endpoint_step
 from rl_provider.exceptions import RLProviderError
 from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.triggers.base import RLBaseTrigger
@@ -26,11 +26,12 @@ __all__ = ["EndpointEventStatus", "RLEndpointTrigger", "endpoint_event"]
 
 
 class EndpointEventStatus(StrEnum):
-    """The ``status`` values of an endpoint event (DESIGN section 5)."""
+    """The ``status`` values of an endpoint event (DESIGN section 5): the core's ``Outcome``
+    values, plus ``error`` when watching itself failed."""
 
-    SUCCESS = "success"
-    FAILED = "failed"
-    TIMEOUT = "timeout"
+    SUCCESS = Outcome.SUCCESS.value
+    FAILED = Outcome.FAILED.value
+    TIMEOUT = Outcome.TIMEOUT.value
     ERROR = "error"
 
 
@@ -58,27 +59,16 @@ def _event(
 def endpoint_event(
     description: EndpointDescription, *, endpoint_config_name: str | None = None
 ) -> dict[str, Any] | None:
-    """The outcome of a wait, or ``None`` while the endpoint is still changing.
-
-    With ``endpoint_config_name`` (a create or update that must take effect), an InService
-    endpoint that still serves another config is a failed update: SageMaker rolls a failed
-    update back to the previous config and keeps the endpoint InService, with FailureReason.
-    """
-    name = description.endpoint_name
-    status = description.endpoint_status
-    if status.is_failure():
-        return _event(name, EndpointEventStatus.FAILED, description, description.failure_reason)
-    if status is not EndpointStatus.IN_SERVICE:
+    """The event of the core's wait rule (``rl_provider.core.lifecycle.endpoint_outcome``), or
+    ``None`` while the endpoint is still changing."""
+    outcome = endpoint_outcome(description, endpoint_config_name=endpoint_config_name)
+    if outcome is None:
         return None
-    if endpoint_config_name is None or description.endpoint_config_name == endpoint_config_name:
-        return _event(name, EndpointEventStatus.SUCCESS, description)
-    reason = description.failure_reason or "no reason given"
     return _event(
-        name,
-        EndpointEventStatus.FAILED,
+        description.endpoint_name,
+        EndpointEventStatus(outcome.outcome.value),
         description,
-        f"The update to endpoint config {endpoint_config_name} failed and the endpoint still "
-        f"serves {description.endpoint_config_name}: {reason}",
+        outcome.failure_reason,
     )
 
 
@@ -144,10 +134,15 @@ class RLEndpointTrigger(RLBaseTrigger):
             if description.endpoint_status is not last_status:
                 last_status = description.endpoint_status
                 self.log.info("Endpoint %s: %s", self.endpoint_name, last_status.value)
-            event = endpoint_event(description, endpoint_config_name=self.endpoint_config_name)
-            if event is not None:
-                return event
-            if self.deadline is not None and time.time() >= self.deadline:
+            outcome = endpoint_step(
+                description,
+                endpoint_config_name=self.endpoint_config_name,
+                deadline=self.deadline,
+            )
+            if outcome is None:
+                await self.sleep_between_polls()
+                continue
+            if outcome.outcome is Outcome.TIMEOUT:
                 return _event(
                     self.endpoint_name,
                     EndpointEventStatus.TIMEOUT,
@@ -155,4 +150,9 @@ class RLEndpointTrigger(RLBaseTrigger):
                     message=f"Endpoint {self.endpoint_name} was still "
                     f"{description.endpoint_status.value} at the deadline.",
                 )
-            await self.sleep_between_polls()
+            return _event(
+                self.endpoint_name,
+                EndpointEventStatus(outcome.outcome.value),
+                description,
+                outcome.failure_reason,
+            )

@@ -47,6 +47,7 @@ from rl_provider.core.jobs import (
     ModelDescription,
     TrainingJobDescription,
 )
+from rl_provider.core.lifecycle import require_updatable
 from rl_provider.core.naming import validate_name
 from rl_provider.core.packaging import repack_model
 from rl_provider.exceptions import (
@@ -457,8 +458,9 @@ class LocalBackend:
         lines = data[:end].decode("utf-8", errors="replace").split("\n")[:-1]
         return lines, offset + end
 
-    def log_file(self, name: str) -> Path:
-        return log_path(self.home, name)
+    def log_location(self, name: str) -> str:
+        """The job's log file (``rl-provider jobs describe`` shows it)."""
+        return str(log_path(self.home, name))
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         self.store.get_job(name)
@@ -503,12 +505,12 @@ class LocalBackend:
         if not self.store.delete(MODEL, name):
             raise ModelNotFoundError(f"Could not find model {name!r}.")
 
-    def list_models(self) -> dict[str, Any]:
-        return {
-            "Models": [
-                {"ModelName": n, "ModelArn": _arn("model", n)} for n in self.store.names(MODEL)
-            ]
-        }
+    def list_models(self, MaxResults: int = 100, NameContains: str | None = None) -> dict[str, Any]:
+        def summary(name: str) -> dict[str, Any]:
+            return {"ModelName": name, "ModelArn": _arn("model", name)}
+
+        names = self.store.names(MODEL)
+        return {"Models": _listing(names, str, NameContains, MaxResults, summary)}
 
     # ------------------------------------------------------------------ endpoint configs
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
@@ -597,11 +599,7 @@ class LocalBackend:
 
         def start_update(body: dict[str, Any]) -> dict[str, Any]:
             # Checked inside the transaction: of two concurrent updates only one starts.
-            if body["EndpointStatus"] != EndpointStatus.IN_SERVICE.value:
-                raise RLConfigError(
-                    f"Endpoint {name!r} is {body['EndpointStatus']}: SageMaker updates only "
-                    "InService endpoints; wait for it (or delete and recreate a Failed one)."
-                )
+            require_updatable(name, EndpointStatus(body["EndpointStatus"]))
             body["generation"] = int(body["generation"]) + 1
             body["pending"] = {"generation": body["generation"], "config": config}
             body["EndpointStatus"] = EndpointStatus.UPDATING.value

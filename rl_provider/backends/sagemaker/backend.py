@@ -28,13 +28,14 @@ from rl_provider.backends.sagemaker.calls import (
     translate,
 )
 from rl_provider.core import hyperparameters as hp
-from rl_provider.core.enums import EndpointStatus, TrainingJobStatus
+from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.core.jobs import (
     EndpointConfigDescription,
     EndpointDescription,
     ModelDescription,
     TrainingJobDescription,
 )
+from rl_provider.core.lifecycle import require_updatable
 from rl_provider.core.metrics import MetricExtractor
 from rl_provider.core.naming import validate_name
 from rl_provider.core.packaging import repack_model, sha256_file
@@ -410,6 +411,10 @@ class SageMakerBackend:
         events = self._drive(cw.tail(name, state))
         return cw.format_lines(name, events), state.to_json()
 
+    def log_location(self, name: str) -> str:
+        """The CloudWatch log group and stream prefix of the job's instances."""
+        return f"CloudWatch {cw.LOG_GROUP} {name}/*"
+
     def _drive(
         self, tailer: Generator[cw.Request, dict[str, Any] | None, list[cw.LogEvent]]
     ) -> list[cw.LogEvent]:
@@ -503,8 +508,10 @@ class SageMakerBackend:
             ModelName=name,
         )
 
-    def list_models(self, MaxResults: int = 100) -> dict[str, Any]:
-        kwargs = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+    def list_models(self, MaxResults: int = 100, NameContains: str | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+        if NameContains:
+            kwargs["NameContains"] = NameContains
         return {"Models": self._paginate("list_models", "Models", MaxResults, kwargs)}
 
     # ------------------------------------------------------------------ endpoint configs
@@ -564,12 +571,7 @@ class SageMakerBackend:
     def update_endpoint(self, **request: Any) -> dict[str, Any]:
         """UpdateEndpoint: SageMaker shifts traffic blue/green and rolls back on failure."""
         name = request.get("EndpointName", "")
-        current = self.describe_endpoint(name)
-        if current.endpoint_status is not EndpointStatus.IN_SERVICE:
-            raise RLConfigError(
-                f"Endpoint {name!r} is {current.endpoint_status.value}: SageMaker updates only "
-                "InService endpoints; wait for it (or delete and recreate a Failed one)."
-            )
+        require_updatable(name, self.describe_endpoint(name).endpoint_status)
         return self._call("sagemaker", "update_endpoint", **request)
 
     def describe_endpoint(self, name: str) -> EndpointDescription:
@@ -592,8 +594,17 @@ class SageMakerBackend:
             EndpointName=name,
         )
 
-    def list_endpoints(self, MaxResults: int = 100) -> dict[str, Any]:
-        kwargs = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+    def list_endpoints(
+        self,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+        if StatusEquals:
+            kwargs["StatusEquals"] = StatusEquals
+        if NameContains:
+            kwargs["NameContains"] = NameContains
         return {"Endpoints": self._paginate("list_endpoints", "Endpoints", MaxResults, kwargs)}
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
