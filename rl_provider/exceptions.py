@@ -12,7 +12,11 @@
      |    +-- ModelNotFoundError (LookupError)
      |    +-- EndpointNotFoundError (LookupError)
      |    +-- ResourceExistsError            a model/endpoint of that name exists and differs
+     |    +-- ResourceBusyError              transient state (an endpoint Creating/Updating): retry
      |    +-- ModelInvocationError           the model answered 4xx/5xx (SageMaker: ModelError)
+     |    +-- AWSAccessDeniedError (PermissionError)  credentials or permission refused
+     |    +-- AWSValidationError (ValueError)         SageMaker rejected a request's value
+     |    +-- AWSThrottledError              still throttled after every retry
      +-- JobFailedError                      a training job ended Failed or Stopped
 
 The two SDK-compatible errors also subclass ``AttributeError`` because
@@ -24,6 +28,9 @@ across processes).
 from __future__ import annotations
 
 __all__ = [
+    "AWSAccessDeniedError",
+    "AWSThrottledError",
+    "AWSValidationError",
     "BackendError",
     "EndpointNotFoundError",
     "ImageNotFoundError",
@@ -35,6 +42,7 @@ __all__ = [
     "RLMissingArgumentError",
     "RLProviderError",
     "RLUnsupportedCombinationError",
+    "ResourceBusyError",
     "ResourceExistsError",
 ]
 
@@ -77,6 +85,24 @@ class EndpointNotFoundError(BackendError, LookupError):
 
 class ResourceExistsError(BackendError):
     """A resource of that name exists with a different definition."""
+
+
+class ResourceBusyError(BackendError):
+    """A resource is in a transient state that refuses the request (an endpoint that is
+    Creating or Updating cannot be updated): the same request succeeds once it settles, so a
+    task retries it (unlike ``RLConfigError``)."""
+
+
+class AWSAccessDeniedError(BackendError, PermissionError):
+    """AWS refused the credentials or the permission (AccessDenied, expired token, ...)."""
+
+
+class AWSValidationError(BackendError, ValueError):
+    """SageMaker rejected a request (ValidationException): the AWS message names the value."""
+
+
+class AWSThrottledError(BackendError):
+    """Still throttled after every retry."""
 
 
 class ModelInvocationError(BackendError):

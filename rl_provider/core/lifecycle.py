@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rl_provider.core.enums import EndpointStatus, SecondaryStatus, TrainingJobStatus
 from rl_provider.core.naming import name_from_base
-from rl_provider.exceptions import RLConfigError
+from rl_provider.exceptions import ResourceBusyError, RLConfigError
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import Backend, TrainingBackend
@@ -350,17 +350,22 @@ def production_variant(
 
 
 def require_updatable(endpoint_name: str, status: EndpointStatus) -> None:
-    """SageMaker's rule: only an InService endpoint can be updated.
+    """SageMaker's rule: only an InService endpoint can be updated. A failed one is the user's
+    to fix (``RLConfigError``); one still changing is ``ResourceBusyError`` (retryable).
 
     Checked before a deploy creates anything (nothing is left behind) and by every backend's
     ``update_endpoint``.
     """
-    if status is not EndpointStatus.IN_SERVICE:
-        raise RLConfigError(
-            f"Endpoint {endpoint_name!r} is {status.value}: SageMaker updates only InService "
-            "endpoints (only an InService endpoint can be updated); wait for it, or delete and "
-            "recreate a failed one."
-        )
+    if status is EndpointStatus.IN_SERVICE:
+        return
+    rule = (
+        f"Endpoint {endpoint_name!r} is {status.value}: SageMaker updates only InService "
+        "endpoints (only an InService endpoint can be updated)"
+    )
+    if status.is_failure():  # it never becomes InService again: a user must act
+        raise RLConfigError(f"{rule}; delete and recreate it.")
+    # Creating, Updating, RollingBack, Deleting...: the same request can succeed later.
+    raise ResourceBusyError(f"{rule}; wait for it to settle, then retry.")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from rl_provider.core.lifecycle import (
     plan_deploy,
     production_variant,
 )
-from rl_provider.exceptions import JobFailedError, RLConfigError
+from rl_provider.exceptions import JobFailedError, ResourceBusyError, RLConfigError
 
 T0 = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
 
@@ -188,9 +188,14 @@ def test_deploy_plan_creates_or_updates_only_an_in_service_endpoint():
     assert create.config_name.startswith("ep-")
     update = plan_deploy("ep", endpoint("InService", "old"))
     assert (update.update, update.previous_config_name) == (True, "old")
-    for status in (EndpointStatus.UPDATING, EndpointStatus.FAILED):
-        with pytest.raises(RLConfigError, match="only an InService endpoint can be updated"):
+    # A failed endpoint is the user's to fix; one still changing is worth a retry, and must not
+    # be an RLConfigError (operators turn those into AirflowFailException: no retry).
+    with pytest.raises(RLConfigError, match="only an InService endpoint can be updated"):
+        plan_deploy("ep", endpoint(EndpointStatus.FAILED.value))
+    for status in (EndpointStatus.UPDATING, EndpointStatus.CREATING, EndpointStatus.ROLLING_BACK):
+        with pytest.raises(ResourceBusyError, match="only an InService endpoint") as busy:
             plan_deploy("ep", endpoint(status.value))
+        assert not isinstance(busy.value, RLConfigError)
     assert production_variant("m", 2, "ml.m5.large") == {
         "VariantName": "AllTraffic",
         "ModelName": "m",
