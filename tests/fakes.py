@@ -57,6 +57,7 @@ class InMemoryBackend:
         self.add_job(
             {
                 **request,
+                "TrainingJobArn": f"arn:aws:sagemaker:us-west-2:000000000000:training-job/{name}",
                 "TrainingJobStatus": "Completed",
                 "SecondaryStatus": "Completed",
                 "ModelArtifacts": {"S3ModelArtifacts": f"{output}/{name}/output/model.tar.gz"},
@@ -74,6 +75,7 @@ class InMemoryBackend:
         self.describe_training_job(name)
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        self.describe_training_job(name)
         return [], cursor
 
     def log_location(self, name: str) -> str:

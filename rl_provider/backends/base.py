@@ -43,7 +43,11 @@ class TrainingBackend(Protocol):
 
     def stop_training_job(self, name: str) -> None: ...
 
-    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]: ...
+    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        """New complete lines after ``cursor`` and the cursor after them (JSON-safe: triggers
+        store it). An unknown job yields no lines: ``JobNotFoundError`` where the backend knows
+        without another call, else an empty list (callers describe first anyway)."""
+        ...
 
     def log_location(self, name: str) -> str:
         """Where a person opens the job's logs outside Python: a file path (local), a
