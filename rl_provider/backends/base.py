@@ -115,7 +115,8 @@ class Backend(TrainingBackend, Protocol):
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
 
 
-class AsyncTrainingBackend(Protocol):
+@runtime_checkable
+class AsyncBackend(Protocol):
     """The async twin used by triggers: never blocks the event loop."""
 
     async def describe_training_job(self, name: str) -> TrainingJobDescription: ...
@@ -128,3 +129,7 @@ class AsyncTrainingBackend(Protocol):
 
     async def aclose(self) -> None:
         """Close the clients the backend keeps open (a trigger calls it when its watch ends)."""
+
+
+#: The name this protocol had before issue 13 (kept for code written against it).
+AsyncTrainingBackend = AsyncBackend

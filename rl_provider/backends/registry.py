@@ -16,7 +16,7 @@ from rl_provider.core.enums import CoercibleEnum
 from rl_provider.exceptions import RLConfigError
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend, Backend
+    from rl_provider.backends.base import AsyncBackend, Backend
 
 __all__ = [
     "DEFAULT_CONN_ID",
@@ -139,12 +139,12 @@ def open_backend(settings: BackendSettings, *, aws: AwsClients | None = None) ->
 
 def open_async_backend(
     settings: BackendSettings, backend: Backend, *, aws: AwsClients | None = None
-) -> AsyncTrainingBackend:
+) -> AsyncBackend:
     """The async twin of ``backend`` (``open_backend(settings, aws=aws)``) for triggers."""
     if settings.backend is BackendKind.SAGEMAKER:
         from rl_provider.backends.sagemaker import AsyncSageMakerBackend
 
-        sagemaker: AsyncTrainingBackend = AsyncSageMakerBackend(
+        sagemaker: AsyncBackend = AsyncSageMakerBackend(
             async_client_factory=aws.async_client_factory if aws else None,
             region_name=settings.region_name,
             client_pool_key=aws.client_pool_key if aws else None,

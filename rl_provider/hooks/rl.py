@@ -35,7 +35,7 @@ from rl_provider.backends.registry import (
 from rl_provider.exceptions import RLConfigError
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend, Backend
+    from rl_provider.backends.base import AsyncBackend, Backend
 
 __all__ = ["DEFAULT_CONN_ID", "BackendKind", "BackendSettings", "RLHook", "backend_kind"]
 
@@ -82,12 +82,12 @@ class RLHook(BaseHook):
         return self._build()[0]
 
     @cached_property
-    def async_backend(self) -> AsyncTrainingBackend:
+    def async_backend(self) -> AsyncBackend:
         """The async backend triggers poll with (never blocks the event loop)."""
         return self._build()[1]
 
-    def _build(self) -> tuple[Backend, AsyncTrainingBackend]:
-        built: tuple[Backend, AsyncTrainingBackend] | None = self.__dict__.get("_built")
+    def _build(self) -> tuple[Backend, AsyncBackend]:
+        built: tuple[Backend, AsyncBackend] | None = self.__dict__.get("_built")
         if built is None:
             settings = self.settings
             aws = _aws_clients(settings) if settings.backend is BackendKind.SAGEMAKER else None

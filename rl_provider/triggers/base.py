@@ -19,7 +19,7 @@ from airflow.triggers.base import BaseTrigger
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendSettings, RLHook
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend
+    from rl_provider.backends.base import AsyncBackend
 
 __all__ = ["STAGGER_SECONDS", "RLBaseTrigger", "defer_grace"]
 
@@ -113,7 +113,7 @@ class RLBaseTrigger(BaseTrigger):
         polling in step for the rest of their lives."""
         await asyncio.sleep(self.poll_interval * random.uniform(0.9, 1.1))
 
-    async def async_backend(self) -> AsyncTrainingBackend:
+    async def async_backend(self) -> AsyncBackend:
         """Build the hook's async backend on a worker thread: opening a home or a connection
         blocks. Triggers use nothing else (the sync backend would build a second set of clients).
         """

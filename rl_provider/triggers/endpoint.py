@@ -19,7 +19,7 @@ from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.triggers.base import RLBaseTrigger
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend
+    from rl_provider.backends.base import AsyncBackend
     from rl_provider.core.jobs import EndpointDescription
 
 __all__ = ["EndpointEventStatus", "RLEndpointTrigger", "endpoint_event"]
@@ -126,7 +126,7 @@ class RLEndpointTrigger(RLBaseTrigger):
         finally:
             await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
 
-    async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
+    async def _poll(self, backend: AsyncBackend) -> dict[str, Any]:
         last_status: EndpointStatus | None = None
         await self.stagger()
         while True:

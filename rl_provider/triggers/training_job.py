@@ -25,7 +25,7 @@ from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.triggers.base import RLBaseTrigger
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend
+    from rl_provider.backends.base import AsyncBackend
     from rl_provider.core.jobs import TrainingJobDescription
 
 __all__ = ["RLTrainingJobTrigger", "TrainingEventStatus", "training_event"]
@@ -148,7 +148,7 @@ class RLTrainingJobTrigger(RLBaseTrigger):
         finally:
             await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
 
-    async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
+    async def _poll(self, backend: AsyncBackend) -> dict[str, Any]:
         """Drive the core's follower (``rl_provider.core.lifecycle``) with the async backend."""
         follower = TrainingFollower(
             self.job_name,

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from rl_provider import RLEstimator
-from rl_provider.backends.base import Backend, TrainingBackend
-from rl_provider.backends.local import LocalBackend
-from rl_provider.backends.sagemaker import SageMakerBackend
+from rl_provider.backends.base import AsyncBackend, Backend, TrainingBackend
+from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
+from rl_provider.backends.sagemaker import AsyncSageMakerBackend, SageMakerBackend
 from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.core.lifecycle import Lines, Outcome, TrainingFollower, follow_to_end
 from rl_provider.exceptions import (
@@ -128,6 +128,15 @@ def test_every_method_has_the_protocol_signature(kind: str) -> None:
         assert _parameters(got) == _parameters(wanted), (
             f"{cls.__name__}.{name}{got} differs from the protocol's {name}{wanted}"
         )
+
+
+@pytest.mark.parametrize("kind", FULL_BACKENDS)
+def test_every_async_method_has_the_protocol_signature(kind: str) -> None:
+    cls = {"local": AsyncLocalBackend, "sagemaker": AsyncSageMakerBackend}[kind]
+    for name, wanted in _protocol_methods(AsyncBackend).items():
+        method = getattr(cls, name, None)
+        assert inspect.iscoroutinefunction(method), f"{cls.__name__}.{name} is not async"
+        assert _parameters(inspect.signature(method)) == _parameters(wanted), name
 
 
 def test_training_job_through_the_core_follower(contract: Contract) -> None:
