@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rl_provider import __version__
-from rl_provider.backends.registry import BackendKind, BackendSettings, open_backend
+from rl_provider.backends.registry import open_backend
 from rl_provider.cli.context import Command, Context, ExitCode
 from rl_provider.exceptions import RLConfigError, RLProviderError
+from rl_provider.settings import BackendKind, BackendSettings
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import Backend

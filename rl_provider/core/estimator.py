@@ -82,7 +82,8 @@ def default_backend(instance_type: str) -> TrainingBackend:
     Through ``rl_provider.backends.registry``, imported when called: the core never depends on
     a backend module at import time.
     """
-    from rl_provider.backends.registry import BackendKind, BackendSettings, open_backend
+    from rl_provider.backends.registry import open_backend
+    from rl_provider.settings import BackendKind, BackendSettings
 
     kind = BackendKind.LOCAL if instance_type.startswith("local") else BackendKind.SAGEMAKER
     return open_backend(BackendSettings(backend=kind))
@@ -94,12 +95,8 @@ def backend_for_session(session: object) -> TrainingBackend:
     ``sagemaker.session.Session`` (``boto_session``, ``sagemaker_client``) is SageMaker with that
     session's boto3 clients, region and default bucket.
     """
-    from rl_provider.backends.registry import (
-        AwsClients,
-        BackendKind,
-        BackendSettings,
-        open_backend,
-    )
+    from rl_provider.backends.registry import AwsClients, open_backend
+    from rl_provider.settings import BackendKind, BackendSettings
 
     if getattr(session, "local_mode", False):
         return open_backend(BackendSettings(backend=BackendKind.LOCAL))

@@ -24,15 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from rl_provider.backends.registry import (
-    DEFAULT_CONN_ID,
-    AwsClients,
-    BackendKind,
-    BackendSettings,
-    open_async_backend,
-    open_backend,
-)
+from rl_provider.backends.registry import AwsClients, open_async_backend, open_backend
 from rl_provider.exceptions import RLConfigError
+from rl_provider.settings import DEFAULT_CONN_ID, BackendKind, BackendSettings
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import AsyncBackend, Backend
