@@ -6,17 +6,13 @@ the deploy operator's synchronous wait and the endpoint sensor use it too, so ev
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from enum import StrEnum
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-from airflow.triggers.base import TriggerEvent
 
 from rl_provider.core.enums import EndpointStatus
 from rl_provider.core.lifecycle import Outcome, endpoint_outcome, endpoint_step
-from rl_provider.exceptions import RLProviderError
 from rl_provider.hooks.rl import DEFAULT_CONN_ID
-from rl_provider.triggers.base import RLBaseTrigger
+from rl_provider.triggers.base import EventStatus, RLBaseTrigger
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import AsyncBackend
@@ -25,14 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["EndpointEventStatus", "RLEndpointTrigger", "endpoint_event"]
 
 
-class EndpointEventStatus(StrEnum):
-    """The ``status`` values of an endpoint event (DESIGN section 5): the core's ``Outcome``
-    values, plus ``error`` when watching itself failed."""
-
-    SUCCESS = Outcome.SUCCESS.value
-    FAILED = Outcome.FAILED.value
-    TIMEOUT = Outcome.TIMEOUT.value
-    ERROR = "error"
+#: The ``status`` values of an endpoint event (DESIGN section 5; never ``stopped``).
+EndpointEventStatus = EventStatus
 
 
 def _event(
@@ -110,21 +100,11 @@ class RLEndpointTrigger(RLBaseTrigger):
         self.endpoint_config_name = endpoint_config_name
         self.deadline = deadline
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._watch()
-        except RLProviderError as err:
-            self.log.error("Watching endpoint %s failed: %s", self.endpoint_name, err)
-            event = _event(self.endpoint_name, EndpointEventStatus.ERROR, None, message=str(err))
-        await self.hold_event()
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
+    def _watching(self) -> str:
+        return f"Watching endpoint {self.endpoint_name}"
 
-    async def _watch(self) -> dict[str, Any]:
-        backend = await self.async_backend()
-        try:
-            return await self._poll(backend)
-        finally:
-            await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
+    def _error_event(self, message: str) -> dict[str, Any]:
+        return _event(self.endpoint_name, EndpointEventStatus.ERROR, None, message=message)
 
     async def _poll(self, backend: AsyncBackend) -> dict[str, Any]:
         last_status: EndpointStatus | None = None

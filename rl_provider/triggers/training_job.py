@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from enum import StrEnum
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-from airflow.triggers.base import TriggerEvent
 
 from rl_provider.core.lifecycle import (
     Describe,
@@ -20,9 +17,8 @@ from rl_provider.core.lifecycle import (
     TrainingOutcome,
     outcome_of,
 )
-from rl_provider.exceptions import RLProviderError
 from rl_provider.hooks.rl import DEFAULT_CONN_ID
-from rl_provider.triggers.base import RLBaseTrigger
+from rl_provider.triggers.base import EventStatus, RLBaseTrigger
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import AsyncBackend
@@ -31,15 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["RLTrainingJobTrigger", "TrainingEventStatus", "training_event"]
 
 
-class TrainingEventStatus(StrEnum):
-    """The ``status`` values of a training event (DESIGN section 5): the core's ``Outcome``
-    values, plus ``error`` when following itself failed."""
-
-    SUCCESS = Outcome.SUCCESS.value
-    FAILED = Outcome.FAILED.value
-    STOPPED = Outcome.STOPPED.value
-    TIMEOUT = Outcome.TIMEOUT.value
-    ERROR = "error"
+#: The ``status`` values of a training event (DESIGN section 5).
+TrainingEventStatus = EventStatus
 
 
 def training_event(
@@ -125,28 +114,18 @@ class RLTrainingJobTrigger(RLBaseTrigger):
         self.progress_key = progress_key
         self.try_number = try_number
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._follow()
-        except RLProviderError as err:
-            self.log.error("Following training job %s failed: %s", self.job_name, err)
-            event = {
-                "status": TrainingEventStatus.ERROR.value,
-                "job_name": self.job_name,
-                "failure_reason": None,
-                "secondary_status": None,
-                "final_metrics": {},
-                "message": str(err),
-            }
-        await self.hold_event()
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
+    def _watching(self) -> str:
+        return f"Following training job {self.job_name}"
 
-    async def _follow(self) -> dict[str, Any]:
-        backend = await self.async_backend()
-        try:
-            return await self._poll(backend)
-        finally:
-            await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
+    def _error_event(self, message: str) -> dict[str, Any]:
+        return {
+            "status": TrainingEventStatus.ERROR.value,
+            "job_name": self.job_name,
+            "failure_reason": None,
+            "secondary_status": None,
+            "final_metrics": {},
+            "message": message,
+        }
 
     async def _poll(self, backend: AsyncBackend) -> dict[str, Any]:
         """Drive the core's follower (``rl_provider.core.lifecycle``) with the async backend."""
