@@ -238,8 +238,10 @@ def test_models_and_endpoint_configs(full: FullContract) -> None:
         request["ExecutionRoleArn"] = full.role
     backend.create_model(**request)
     assert backend.describe_model(model).model_name == model
-    listed = backend.list_models(NameContains=model)["Models"]
-    assert [m["ModelName"] for m in listed] == [model]
+    names = [m["ModelName"] for m in backend.list_models(NameContains=model)["Models"]]
+    assert model in names
+    if isinstance(backend, LocalBackend):  # moto ignores ListModels' NameContains
+        assert names == [model]
     assert len(backend.list_models(MaxResults=1)["Models"]) == 1
 
     config = full.unique("contract-config")
