@@ -59,6 +59,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [
+            "rl_provider.links.RLTrainingJobPageLink",
+            "rl_provider.links.RLModelPageLink",
+            "rl_provider.links.RLEndpointPageLink",
             "rl_provider.links.RLTrainingJobLink",
             "rl_provider.links.RLTrainingLogLink",
             "rl_provider.links.RLModelLink",
@@ -72,13 +75,13 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "backend": {
                         "label": "Backend",
-                        "description": "Where jobs run: 'local' (this machine, no AWS) or "
-                        "'sagemaker'.",
+                        "description": "Where jobs run: 'local' (this machine, no AWS), "
+                        "'sagemaker' or 'ray' (a Ray cluster's job server).",
                         # A real default, no null choice: the form showed "null" in the
                         # dropdown and saved "backend": null.
                         "schema": {
                             "type": "string",
-                            "enum": ["local", "sagemaker"],
+                            "enum": ["local", "sagemaker", "ray"],
                             "default": "local",
                         },
                     },
@@ -104,10 +107,28 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "SageMaker backend: default bucket for code and output.",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "address": {
+                        "label": "Ray address",
+                        "description": "Ray backend: the job server's URL, e.g. "
+                        "http://head:8265 (the cluster's token goes in Password).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "runtime_env": {
+                        "label": "Ray runtime_env",
+                        "description": "Ray backend: a runtime_env (JSON object) merged into "
+                        'every job\'s, e.g. {"pip": ["gymnasium"]}.',
+                        "schema": {"type": ["object", "null"]},
+                    },
+                    "storage": {
+                        "label": "Ray storage",
+                        "description": "Ray backend: default output path, file:// on a "
+                        "filesystem every node shares, or s3://.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["host", "schema", "login", "password", "port"],
-                    "relabeling": {},
+                    "hidden-fields": ["host", "schema", "login", "port"],
+                    "relabeling": {"password": "Ray token"},
                     "placeholders": {
                         "extra": '{"backend": "sagemaker", "aws_conn_id": "aws_default", '
                         '"region_name": "us-west-2", "bucket": "my-rl-bucket"}',

@@ -13,10 +13,13 @@ An operator records what the links need (backend, region, resource names) in one
 with ``persist()``; at the end of the task Airflow calls ``get_link`` on the worker and stores
 the URL it returns (Airflow 3's ``XComOperatorLink`` then serves it).
 
-Plugging in a page of our own later (the Airflow UI plugin of a later issue): add the backend to
-the link's ``backends`` and return the page's URL from ``format()`` for its values (e.g. a
-path under the Airflow UI's own origin, which the UI opens in the same tab). Nothing else
-changes: operators declare whatever ``backends`` says.
+Our own pages (``rl_provider.ui``, an Airflow plugin served at ``/rl`` by the API server) exist
+on every backend: ``RLPageLink`` and its three subclasses are offered everywhere and point at
+the job, model or endpoint page of the task's connection (``<[api] base_url>/rl/...``, or
+root-relative ``/rl/...`` without a base URL: the UI renders a same-origin link and opens it in
+the same tab). On SageMaker the console links are declared as well. ``TRAINING_LINKS``,
+``MODEL_LINKS`` and ``ENDPOINT_LINKS`` are what the operators declare and ``persist_links``
+records.
 """
 
 from __future__ import annotations
@@ -28,18 +31,28 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
+from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, backend_kind
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
     from airflow.sdk.types import TaskInstanceKey
 
 __all__ = [
+    "ENDPOINT_LINKS",
+    "MODEL_LINKS",
+    "TRAINING_LINKS",
     "RLEndpointLink",
+    "RLEndpointPageLink",
     "RLExtraLinks",
     "RLLink",
     "RLModelLink",
+    "RLModelPageLink",
+    "RLPageLink",
     "RLTrainingJobLink",
+    "RLTrainingJobPageLink",
     "RLTrainingLogLink",
     "console_domain",
+    "persist_links",
 ]
 
 log = logging.getLogger(__name__)
@@ -120,8 +133,6 @@ class RLExtraLinks:
 
 
 def _backend_of(conn_id: str | None) -> str | None:
-    from rl_provider.hooks.rl import DEFAULT_CONN_ID, backend_kind
-
     try:
         return backend_kind(conn_id or DEFAULT_CONN_ID).value
     except Exception as err:  # any lookup failure: declare no link rather than break parsing
@@ -137,12 +148,15 @@ def _console(values: dict[str, Any], fragment: str) -> str:
 
 
 class RLTrainingJobLink(RLLink):
-    """SageMaker console page of the training job."""
+    """SageMaker console page of the training job; the Ray dashboard's page of the job."""
 
     name = "RL Training Job"
     key = "rl_training_job_link"
+    backends = frozenset({"sagemaker", "ray"})
 
     def format(self, values: dict[str, Any]) -> str:
+        if values.get("backend") == "ray":
+            return str(values.get("dashboard_url") or "")
         return _console(values, f"jobs/{quote(str(values.get('job_name', '')))}")
 
 
@@ -184,3 +198,62 @@ class RLEndpointLink(RLLink):
 
     def format(self, values: dict[str, Any]) -> str:
         return _console(values, f"endpoints/{quote(str(values.get('endpoint_name', '')))}")
+
+
+class RLPageLink(RLLink):
+    """A page of ``rl_provider.ui`` in the Airflow UI: offered on every backend."""
+
+    backends = frozenset(kind.value for kind in BackendKind)
+    #: The pages' kind (``jobs``, ``models``, ``endpoints``) and the value naming the resource.
+    page: ClassVar[str]
+    name_key: ClassVar[str]
+
+    def format(self, values: dict[str, Any]) -> str:
+        from rl_provider.ui.urls import page_url
+
+        name = values.get(self.name_key)
+        if not name:
+            return ""
+        return page_url(self.page, str(name), str(values.get("conn_id") or DEFAULT_CONN_ID))
+
+
+class RLTrainingJobPageLink(RLPageLink):
+    """The training job's page: learning curves, live log, transitions, Stop."""
+
+    name = "RL Training Job Page"
+    key = "rl_training_job_page_link"
+    page = "jobs"
+    name_key = "job_name"
+
+
+class RLModelPageLink(RLPageLink):
+    """The model's page, with the training job that produced it."""
+
+    name = "RL Model Page"
+    key = "rl_model_page_link"
+    page = "models"
+    name_key = "model_name"
+
+
+class RLEndpointPageLink(RLPageLink):
+    """The endpoint's page: status, config, model, training job, invoke box."""
+
+    name = "RL Endpoint Page"
+    key = "rl_endpoint_page_link"
+    page = "endpoints"
+    name_key = "endpoint_name"
+
+
+TRAINING_LINKS: tuple[type[RLLink], ...] = (
+    RLTrainingJobPageLink,
+    RLTrainingJobLink,
+    RLTrainingLogLink,
+)
+MODEL_LINKS: tuple[type[RLLink], ...] = (RLModelPageLink, RLModelLink)
+ENDPOINT_LINKS: tuple[type[RLLink], ...] = (RLEndpointPageLink, RLEndpointLink)
+
+
+def persist_links(links: tuple[type[RLLink], ...], context: Context, **values: Any) -> None:
+    """Record ``values`` for each of ``links`` (each keeps only what its backend offers)."""
+    for link in links:
+        link.persist(context, **values)

@@ -87,6 +87,7 @@ class InMemoryBackend:
 
     def list_training_jobs(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,

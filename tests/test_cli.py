@@ -401,7 +401,7 @@ def test_metrics_plot_refusals(home, tmp_path, args, code, fragment):
         (
             "rl_provider.hooks.rl",
             ["--conn", "rl_default", "jobs", "list"],
-            "Use --backend local|sagemaker instead",
+            "Use --backend local|sagemaker|ray instead",
         ),
         (
             "rl_provider.backends.sagemaker",

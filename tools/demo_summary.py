@@ -65,7 +65,41 @@ def local_home() -> Path:
     return resolve_home()
 
 
+def ui_lines(job_name: str) -> list[str]:
+    """Where the run's training job is in the Airflow UI, and how to start the UI."""
+    from airflow.sdk import conf
+
+    from rl_provider.ui.urls import job_url
+
+    base = conf.get("api", "base_url", fallback="") or (
+        f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
+    )
+    # Absolute paths: the command works from any directory.
+    home = Path(os.environ.get("AIRFLOW_HOME", ".airflow")).resolve()
+    dags = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", "dags")
+    venv_bin = Path(sys.executable).parent
+    return [
+        "",
+        "See the training job (learning curves, log, transitions) in the Airflow UI:",
+        f"  AIRFLOW_HOME={shlex.quote(str(home))} "
+        f"RL_PROVIDER_HOME={shlex.quote(str(local_home()))} "
+        f"AIRFLOW__CORE__DAGS_FOLDER={shlex.quote(str(Path(dags).resolve()))} "
+        f"AIRFLOW__CORE__LOAD_EXAMPLES=False PATH={shlex.quote(str(venv_bin))}:$PATH "
+        "airflow standalone",
+        f"  then open {job_url(job_name, base_url=base)}",
+        f"  (user admin; standalone prints the password, also in "
+        f"{home}/simple_auth_manager_passwords.json.generated)",
+    ]
+
+
 def render(run_id: str, state: str, summary: dict[str, Any] | None) -> str:
+    text = _render_run(run_id, state, summary)
+    if summary is not None and summary.get("training_job"):
+        text += "\n" + "\n".join(ui_lines(summary["training_job"]))
+    return text
+
+
+def _render_run(run_id: str, state: str, summary: dict[str, Any] | None) -> str:
     lines = [f"{DAG_ID} run {run_id}: {state}"]
     if summary is None:
         lines.append("  (no summary: the run did not reach its summary task; see the log above)")

@@ -47,6 +47,11 @@ def _int_list(text: str) -> list[int]:
     return value
 
 
+def _runners(text: str) -> int:
+    # -1 stands for "auto": sized from the cluster once ray.init() has joined it.
+    return -1 if text.strip().lower() == "auto" else int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     # No abbreviations: a user's own hyperparameter (say --iter) must not pass for one of ours.
     p = argparse.ArgumentParser(
@@ -75,7 +80,12 @@ def parser() -> argparse.ArgumentParser:
     ppo.add_argument("--minibatch_size", type=int, default=250)
     ppo.add_argument("--num_epochs", type=int, default=8)
     ppo.add_argument("--fcnet_hiddens", type=_int_list, default=[64, 64])
-    ppo.add_argument("--num_env_runners", type=int, default=0)
+    ppo.add_argument(
+        "--num_env_runners",
+        type=_runners,
+        default=0,
+        help="remote env runners; 'auto': one per CPU the cluster has free (a Ray cluster)",
+    )
     ppo.add_argument("--num_envs_per_env_runner", type=int, default=8)
     ppo.add_argument(
         "--torch_threads",
@@ -197,6 +207,11 @@ def train(args: argparse.Namespace) -> int:
         # Env-runner errors belong in the job log, as in a SageMaker container's CloudWatch.
         log_to_driver=True,
     )
+    if args.num_env_runners < 0:
+        # One env runner per CPU the cluster has free besides this driver's: on a Ray cluster
+        # they spread over its nodes.
+        args.num_env_runners = max(0, int(ray.available_resources().get("CPU", 0)))
+        print(f"Sized {args.num_env_runners} env runners from the cluster", flush=True)
     # After ray.init: Ray installs its own SIGTERM handler in the driver.
     signal.signal(signal.SIGTERM, on_sigterm)
     # Measured on 2 shared cores: torch's default (one thread per core) made each PPO

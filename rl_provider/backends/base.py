@@ -58,6 +58,7 @@ class TrainingBackend(Protocol):
 
     def list_training_jobs(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,
@@ -85,7 +86,9 @@ class Backend(TrainingBackend, Protocol):
 
     def delete_model(self, name: str) -> None: ...
 
-    def list_models(self, MaxResults: int = 100, NameContains: str | None = None) -> dict[str, Any]:
+    def list_models(
+        self, *, MaxResults: int = 100, NameContains: str | None = None
+    ) -> dict[str, Any]:
         """ListModels' response (``Models``), newest first."""
         ...
 
@@ -105,6 +108,7 @@ class Backend(TrainingBackend, Protocol):
 
     def list_endpoints(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,

@@ -54,6 +54,23 @@ def open_backend(settings: BackendSettings, *, aws: AwsClients | None = None) ->
             bucket=settings.bucket,
         )
         return sagemaker
+    if settings.backend is BackendKind.RAY:
+        from rl_provider.backends.ray import RayBackend
+
+        # Models trained on Ray are served by the local backend (docs/RAY.md).
+        ray: Backend = RayBackend(
+            str(settings.address),
+            token=settings.token,
+            runtime_env=settings.runtime_env,
+            storage=settings.storage,
+            serving=_local(settings),
+            region=settings.region_name,
+        )
+        return ray
+    return _local(settings)
+
+
+def _local(settings: BackendSettings) -> Backend:
     from rl_provider.backends.local import LocalBackend
 
     local: Backend = LocalBackend(settings.home, region=settings.region_name)
@@ -75,6 +92,12 @@ def open_async_backend(
         return sagemaker
     from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
 
-    if not isinstance(backend, LocalBackend):  # inside backends/: the kind's own class
+    if settings.backend is BackendKind.RAY:
+        from rl_provider.backends.ray import AsyncRayBackend, RayBackend
+
+        if not isinstance(backend, RayBackend):  # inside backends/: the kind's own class
+            raise RLConfigError(f"{backend!r} is not the Ray backend that {settings!r} names.")
+        return AsyncRayBackend(str(settings.address), token=settings.token, serving=backend.serving)
+    if not isinstance(backend, LocalBackend):
         raise RLConfigError(f"{backend!r} is not the local backend that {settings!r} names.")
     return AsyncLocalBackend(backend)

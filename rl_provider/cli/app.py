@@ -41,13 +41,27 @@ def _home_origin(home: str | None) -> str:
 def backend_for_options(args: argparse.Namespace) -> Backend:
     """The backend the options name: ``--conn``, else ``--backend`` (local by default)."""
     if args.conn:
-        if args.backend or args.home or args.region:
+        if args.backend or args.home or args.region or args.address:
             raise RLConfigError(
                 f"--conn {args.conn} takes the backend, home and region from the Airflow "
-                "connection: drop --backend/--home/--region, or drop --conn."
+                "connection: drop --backend/--home/--region/--address, or drop --conn."
             )
         return _connection_backend(args.conn)
     kind = BackendKind(args.backend or BackendKind.LOCAL)
+    if (kind is BackendKind.RAY) != bool(args.address):
+        raise RLConfigError(
+            "--backend ray needs --address URL (the Ray job server, e.g. http://head:8265), "
+            "and --address goes with --backend ray only."
+        )
+    if kind is BackendKind.RAY:
+        # The token from the environment, never the command line (other users see argv).
+        return open_backend(
+            BackendSettings(
+                backend=kind,
+                address=args.address,
+                token=os.environ.get("RAY_AUTH_TOKEN") or None,
+            )
+        )
     if kind is BackendKind.SAGEMAKER:
         if args.home:
             raise RLConfigError(
@@ -84,7 +98,7 @@ def _connection_backend(conn_id: str) -> Backend:
     if missing is not None:
         raise RLConfigError(
             f"--conn {conn_id} needs the Airflow layer (rl_provider.hooks.rl) and Airflow: "
-            f"{missing} cannot be imported. Use --backend local|sagemaker instead."
+            f"{missing} cannot be imported. Use --backend local|sagemaker|ray instead."
         )
     home = _airflow_home()
     if not home.is_dir() and not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
@@ -130,7 +144,7 @@ def _connection_backend(conn_id: str) -> Backend:
             raise RLConfigError(
                 f"Could not open the backend of Airflow connection {conn_id!r} "
                 f"({type(err).__name__}: {err}): check it with `airflow connections get "
-                f"{conn_id}`, or use --backend local|sagemaker."
+                f"{conn_id}`, or use --backend local|sagemaker|ray."
             ) from None
 
 
@@ -172,13 +186,14 @@ def _connection_settings(conn_id: str, home: Path) -> Any:
             # What `airflow connections get` sets: the SDK's lookups (e.g. the aws connection
             # the SageMaker backend reads later) then include the metadata database too.
             os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
-            extras = Connection.get_connection_from_secrets(conn_id).extra_dejson
+            connection: Any = Connection.get_connection_from_secrets(conn_id)
         else:
             from airflow.sdk import BaseHook
 
-            extras = BaseHook.get_connection(conn_id).extra_dejson
+            connection = BaseHook.get_connection(conn_id)
+        extras, password = connection.extra_dejson, connection.password or None
     except AirflowNotFoundException:
-        extras = None
+        extras = password = None
     except RLProviderError:
         raise
     except Exception as err:  # a secrets backend's own error: no connection, no guess
@@ -189,7 +204,7 @@ def _connection_settings(conn_id: str, home: Path) -> Any:
     from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendSettings
 
     if extras is not None:
-        return BackendSettings.from_extras(conn_id, extras)
+        return BackendSettings.from_extras(conn_id, extras, password=password)
     if problem is not None:
         raise RLConfigError(
             f"Airflow connection {conn_id!r} is not among the environment/secrets-backend "
@@ -258,6 +273,12 @@ def _options_parent(*, with_defaults: bool) -> argparse.ArgumentParser:
         "$AIRFLOW_HOME/rl_provider, ~/.rl_provider)",
     )
     group.add_argument("--region", default=default(None), help="AWS region (sagemaker backend)")
+    group.add_argument(
+        "--address",
+        metavar="URL",
+        default=default(None),
+        help="the Ray job server (ray backend), e.g. http://head:8265; token: RAY_AUTH_TOKEN",
+    )
     group.add_argument(
         "--conn",
         metavar="CONN_ID",

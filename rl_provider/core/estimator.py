@@ -82,6 +82,12 @@ def default_backend(instance_type: str) -> TrainingBackend:
     Through ``rl_provider.backends.registry``, imported when called: the core never depends on
     a backend module at import time.
     """
+    if images.is_ray_instance_type(instance_type):
+        raise RLConfigError(
+            f"instance_type={instance_type!r} trains on a Ray cluster: pass "
+            "backend=RayBackend('http://<head>:8265', token=...) "
+            "(from rl_provider.backends.ray import RayBackend)."
+        )
     from rl_provider.backends.registry import open_backend
     from rl_provider.settings import BackendKind, BackendSettings
 
@@ -421,7 +427,7 @@ class RLEstimator:
         region = region or self.region
         if toolkits.is_ray2(toolkit, version):
             processor = images.processor_for(self.instance_type)
-            if self.instance_type.startswith("local"):
+            if not images.is_sagemaker_instance_type(self.instance_type):
                 return toolkits.local_image_name(toolkit, version, framework, processor)
             raise ImageNotFoundError(
                 f"No SageMaker image exists for Ray {version} (SageMaker's RL images stop at "
@@ -488,7 +494,7 @@ class RLEstimator:
         region = region or self.region
         output_path = self._require_output_path()
         self._validate_resources()
-        local = self.instance_type.startswith("local")
+        local = not images.is_sagemaker_instance_type(self.instance_type)
         self.sagemaker_options.check(local=local)
         algorithm: dict[str, Any] = {
             "TrainingImage": self.training_image_uri(region),

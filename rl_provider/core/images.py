@@ -54,6 +54,19 @@ def _join(values: Iterable[str]) -> str:
     return ", ".join(values)
 
 
+# The Ray backend's instance types: what the job's driver reserves (backends/ray/resources.py).
+RAY_INSTANCE_TYPE = re.compile(r"ray(?:\.(?P<cpus>\d+(?:\.\d+)?)cpu)?(?:\.(?P<gpus>\d+)gpu)?")
+
+
+def is_ray_instance_type(instance_type: str) -> bool:
+    return RAY_INSTANCE_TYPE.fullmatch(instance_type) is not None
+
+
+def is_sagemaker_instance_type(instance_type: str) -> bool:
+    """Whether SageMaker runs it (not the local backend's ``local*``, not Ray's ``ray*``)."""
+    return not instance_type.startswith("local") and not is_ray_instance_type(instance_type)
+
+
 def processor_for(instance_type: str) -> str:
     """Return ``"cpu"`` or ``"gpu"`` for a SageMaker or local-mode instance type.
 
@@ -62,11 +75,15 @@ def processor_for(instance_type: str) -> str:
     """
     if instance_type in _LOCAL_PROCESSORS:
         return _LOCAL_PROCESSORS[instance_type]
+    ray = RAY_INSTANCE_TYPE.fullmatch(instance_type)
+    if ray is not None:
+        return "gpu" if ray["gpus"] and int(ray["gpus"]) > 0 else "cpu"
     match = _INSTANCE_TYPE.fullmatch(instance_type)
     if match is None:
         raise RLConfigError(
             f"Invalid instance_type {instance_type!r}: expected 'local', 'local_cpu', "
-            "'local_gpu' or a SageMaker type 'ml.<family>.<size>' such as 'ml.c5.xlarge' "
+            "'local_gpu', 'ray' ('ray.<n>cpu[.<m>gpu]') or a SageMaker type 'ml.<family>.<size>' "
+            "such as 'ml.c5.xlarge' "
             "(see https://aws.amazon.com/sagemaker/pricing/instance-types)."
         )
     return "gpu" if match["family"][0] in ("g", "p") else "cpu"

@@ -235,6 +235,28 @@ class StatusTransition(_ApiValue):
         )
 
 
+# The CreateTrainingJob keys DescribeTrainingJob echoes back (a backend that keeps the request
+# describes the job with them).
+REQUEST_ECHO_KEYS = (
+    "AlgorithmSpecification",
+    "HyperParameters",
+    "RoleArn",
+    "InputDataConfig",
+    "OutputDataConfig",
+    "ResourceConfig",
+    "StoppingCondition",
+    "Environment",
+    "VpcConfig",
+    "CheckpointConfig",
+    "EnableManagedSpotTraining",
+)
+
+
+def request_echo(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a CreateTrainingJob request that DescribeTrainingJob returns."""
+    return {key: request[key] for key in REQUEST_ECHO_KEYS if key in request}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainingJobDescription(_ApiValue):
     """DescribeTrainingJob's response.

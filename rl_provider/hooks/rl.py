@@ -8,6 +8,9 @@ Connection extras (all optional):
 - ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``: how the SageMaker backend
   builds its clients, through the Amazon provider's ``AwsBaseHook`` (same names as its triggers).
 - ``bucket``: the SageMaker backend's default bucket for code and output.
+- ``address``, ``runtime_env``, ``storage`` (backend ``ray``): the Ray job server's URL
+  (``http://head:8265``), a runtime_env merged into every job's, and the default output path
+  (file:// shared by the nodes, or s3://). The cluster's token is the connection's password.
 
 A missing ``rl_default`` connection means the local backend with the default home, so the
 example DAGs run on a fresh machine; a missing connection of any other id is an error (a typo
@@ -116,7 +119,9 @@ def _read_settings(conn_id: str) -> BackendSettings | None:
                 "(the local backend)."
             ) from None
         return None
-    return BackendSettings.from_extras(conn_id, connection.extra_dejson)
+    return BackendSettings.from_extras(
+        conn_id, connection.extra_dejson, password=connection.password or None
+    )
 
 
 def backend_kind(conn_id: str) -> BackendKind:

@@ -23,7 +23,7 @@ from rl_provider.exceptions import (
     RLConfigError,
 )
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLEndpointLink, RLExtraLinks
+from rl_provider.links import ENDPOINT_LINKS, RLExtraLinks, persist_links
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -55,7 +55,7 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("model_name", "endpoint_name", "instance_type")
-    rl_links = (RLEndpointLink,)
+    rl_links = ENDPOINT_LINKS
     ui_color = "#d7ecff"
 
     def __init__(
@@ -376,10 +376,12 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
         }
 
     def _persist_link(self, context: Context, hook: RLHook, url: Any) -> None:
-        RLEndpointLink.persist(
+        persist_links(
+            ENDPOINT_LINKS,
             context,
             backend=hook.settings.backend.value,
             region=hook.settings.region_name or hook.backend.region,
             endpoint_name=self.endpoint_name,
             url=url,
+            conn_id=hook.conn_id,
         )

@@ -21,7 +21,7 @@ from rl_provider.exceptions import (
     RLConfigError,
 )
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLExtraLinks, RLModelLink
+from rl_provider.links import MODEL_LINKS, RLExtraLinks, persist_links
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -58,7 +58,7 @@ class RLCreateModelOperator(RLExtraLinks, BaseOperator):
         "image_uri",
         "instance_type",
     )
-    rl_links = (RLModelLink,)
+    rl_links = MODEL_LINKS
     ui_color = "#d7ecff"
 
     def __init__(
@@ -134,11 +134,13 @@ class RLCreateModelOperator(RLExtraLinks, BaseOperator):
             self.training_job_name,
         )
         context["ti"].xcom_push(key="model_name", value=name)
-        RLModelLink.persist(
+        persist_links(
+            MODEL_LINKS,
             context,
             backend=hook.settings.backend.value,
             region=hook.settings.region_name or backend.region,
             model_name=name,
+            conn_id=hook.conn_id,
         )
         return {"Model": result.to_api()}
 

@@ -31,8 +31,8 @@ from rl_provider.core.jobs import job_failed_error
 from rl_provider.core.lifecycle import Described, Lines, Outcome, TrainingFollower, follow
 from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_base, validate_name
 from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
-from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLExtraLinks, RLTrainingJobLink, RLTrainingLogLink
+from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, RLHook
+from rl_provider.links import TRAINING_LINKS, RLExtraLinks, persist_links
 from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
 
     template_fields: Sequence[str] = ("estimator", "inputs", "job_name")
     template_fields_renderers = {"inputs": "json"}
-    rl_links = (RLTrainingJobLink, RLTrainingLogLink)
+    rl_links = TRAINING_LINKS
     ui_color = "#d8ecd3"
 
     def __init__(
@@ -484,7 +484,7 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
 
 
 def persist_training_links(context: Context, hook: RLHook, backend: Backend, name: str) -> None:
-    """Record what the training links of a task need (``RLTrainingJobLink``, ``RLTrainingLogLink``).
+    """Record what the training links of a task need (``TRAINING_LINKS``).
 
     Called before a task can defer or end: Airflow reads every extra link then, and logs an
     ``error`` for a link whose XCom is missing. Shared by the operator and the sensor.
@@ -494,9 +494,12 @@ def persist_training_links(context: Context, hook: RLHook, backend: Backend, nam
         "backend": settings.backend.value,
         "region": settings.region_name or backend.region,
         "job_name": name,
+        "conn_id": hook.conn_id,
     }
-    RLTrainingJobLink.persist(context, **values)
-    RLTrainingLogLink.persist(context, **values)
+    if settings.backend is BackendKind.RAY and settings.address:
+        # The job's page in the Ray dashboard (the job server is the dashboard).
+        values["dashboard_url"] = f"{settings.address.rstrip('/')}/#/jobs/{name}"
+    persist_links(TRAINING_LINKS, context, **values)
 
 
 def _event_error(name: str, event: dict[str, Any]) -> AirflowException | JobFailedError:

@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from rl_provider.core.lifecycle import Described, Lines, TrainingFollower, follow
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
-from rl_provider.links import RLExtraLinks, RLTrainingJobLink, RLTrainingLogLink
+from rl_provider.links import TRAINING_LINKS, RLExtraLinks
 from rl_provider.operators.train import _event_error, config_errors_fail, persist_training_links
 from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
@@ -49,7 +49,7 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("job_name",)
-    rl_links = (RLTrainingJobLink, RLTrainingLogLink)
+    rl_links = TRAINING_LINKS
     ui_color = "#d8ecd3"
 
     def __init__(

@@ -88,3 +88,19 @@ def train_dag(
         + "    )\n"
         + textwrap.indent(textwrap.dedent(downstream), "    ")
     )
+
+
+def start_job(backend: Any, src: Path, name: str, **hyperparameters: Any) -> str:
+    """Start ``src/train.py`` as training job ``name`` on ``backend`` (not waiting for it)."""
+    from rl_provider import RLEstimator
+
+    RLEstimator(
+        entry_point="train.py",
+        source_dir=str(src),
+        toolkit="ray",
+        toolkit_version="2.60.0",
+        framework="pytorch",
+        hyperparameters=hyperparameters,
+        backend=backend,
+    ).fit(job_name=name, wait=False)
+    return name

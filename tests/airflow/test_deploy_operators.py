@@ -188,9 +188,14 @@ def test_train_sensor_model_deploy_update_end_to_end(
     assert again["EndpointConfig"] == updating["EndpointConfig"]
     assert f"Endpoint {endpoint} already serves model {job}" in result.log
 
-    # No links on the local backend: a 127.0.0.1 URL is no page for the user's browser.
+    # No console links on the local backend (a 127.0.0.1 URL is no page for the user's
+    # browser): the model's and endpoint's pages in the Airflow UI.
     assert result.xcom("model_a", "_link_RLModelLink") is None
     assert result.xcom("deploy_b_again", "_link_RLEndpointLink") is None
+    model_page = result.xcom("model_a", "_link_RLModelPageLink")
+    assert model_page == f"/rl/models/{endpoint}-a?conn=rl_default"
+    endpoint_page = result.xcom("deploy_b_again", "_link_RLEndpointPageLink")
+    assert endpoint_page == f"/rl/endpoints/{endpoint}?conn=rl_default"
     with urllib.request.urlopen(f"{served['Url']}/ping", timeout=30) as ping:
         assert ping.status == 200
 

@@ -126,6 +126,9 @@ def test_cartpole_retrain_deploys_then_promotes_only_a_better_policy(example_dag
     assert "deployed           yes: " in printed.stdout
     assert f"{endpoint} InService at {described.extra['Url']}" in printed.stdout
     assert f"endpoints delete {endpoint}" in printed.stdout
+    # ... and ends with the run's job page in the Airflow UI and how to start the UI.
+    assert f"/rl/jobs/{job}?conn=rl_default" in printed.stdout.split("Airflow UI:")[-1]
+    assert "airflow standalone" in printed.stdout
 
     # Another seed: a different policy, deployed only if its mean beats the served one's.
     second = run_dag(example_dag, DAG_ID, run_conf={**conf, "seed": 1})

@@ -33,8 +33,8 @@ def test_missing_named_connection_is_an_error(rl_home):
     ("extra", "message"),
     [
         (
-            {"backend": "ray"},
-            r"backend extra of connection 'rl_bad': 'ray': valid values are 'local', 'sagemaker'",
+            {"backend": "slurm"},
+            r"backend extra of connection 'rl_bad': 'slurm': valid values are 'local', 'sagemaker', 'ray'",
         ),
         ({"backend": 3}, r"backend extra of connection 'rl_bad': 3: valid values"),
         ({"hmoe": "/tmp/x"}, r"unknown extras \['hmoe'\]"),

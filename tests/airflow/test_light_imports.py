@@ -47,3 +47,16 @@ def test_module_loads_no_heavy_package(module):
     )
     loaded = {name.split(".")[0] for name in json.loads(out.stdout.strip().splitlines()[-1])}
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_ui_plugin_builds_its_app_only_when_served():
+    # Every Airflow component loads plugins; only the API server serves the pages.
+    code = (
+        "import json, sys\nimport rl_provider.ui.plugin\n"
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded.isdisjoint({*HEAVY, "fastapi"}), sorted(loaded & {*HEAVY, "fastapi"})

@@ -1,8 +1,9 @@
 """Extra links as the Airflow UI gets them: the API route the Details tab calls.
 
 The UI shows an "Extra Links" heading whenever the route returns any name, and a button only
-for an http(s)/mailto URL. A local-backend task must therefore declare no link at all (no
-``file://`` path, no ``127.0.0.1`` URL); a SageMaker task keeps its console pages
+for a URL that is http(s)/mailto or resolves to its own origin. A local-backend task declares
+only the links to our own pages in the Airflow UI (``/rl/...``: no ``file://`` path, no
+``127.0.0.1`` URL); a SageMaker task has those and its console pages
 (tests/backends/sagemaker/test_airflow.py checks those through the same route).
 """
 
@@ -14,8 +15,11 @@ import pytest
 
 from rl_provider.links import (
     RLEndpointLink,
+    RLEndpointPageLink,
     RLModelLink,
+    RLModelPageLink,
     RLTrainingJobLink,
+    RLTrainingJobPageLink,
     RLTrainingLogLink,
 )
 from tests.airflow.dagkit import train_dag, write_entry_point
@@ -39,20 +43,45 @@ def ui_extra_links(dag_id: str, run_id: str, task_id: str, monkeypatch: Any) -> 
 
 
 @pytest.mark.slow
-def test_a_local_task_declares_no_link_so_the_ui_shows_no_heading(
+def test_a_local_task_links_only_its_page_in_the_airflow_ui(
     tmp_path, rl_home, write_dag, run_dag, monkeypatch
 ):
     dag_id = "links_local"
     path = write_dag(train_dag(dag_id, write_entry_point(tmp_path)), f"{dag_id}.py")
     result = run_dag(path, dag_id)
     assert result.task_states == {"train": "success"}, result.log
+    job = result.xcom("train", "job_name")
 
+    # No [api] base_url: a root-relative URL, which the UI renders as a same-origin button.
     assert ui_extra_links(dag_id, result.run_id, "train", monkeypatch) == {
-        "extra_links": {},
-        "total_entries": 0,
+        "extra_links": {"RL Training Job Page": f"/rl/jobs/{job}?conn=rl_default"},
+        "total_entries": 1,
     }
-    # Nothing recorded for links that are not offered.
-    assert not {k for k in result.xcom_keys("train") if "link" in k.lower()}
+    # Nothing recorded for the console links, which are not offered on this backend.
+    assert {k for k in result.xcom_keys("train") if "link" in k.lower()} == {
+        "rl_training_job_page_link",
+        "_link_RLTrainingJobPageLink",
+    }
+
+
+def test_page_links_use_the_api_base_url_when_set(monkeypatch):
+    values = {"backend": "local", "job_name": "ppo-1", "conn_id": "rl_team a"}
+    assert RLTrainingJobPageLink().format(values) == "/rl/jobs/ppo-1?conn=rl_team+a"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/prefix/")
+    assert RLTrainingJobPageLink().format(values) == (
+        "https://airflow.example.com/prefix/rl/jobs/ppo-1?conn=rl_team+a"
+    )
+    assert RLModelPageLink().format({"model_name": "m"}).endswith("/rl/models/m?conn=rl_default")
+    assert (
+        RLEndpointPageLink()
+        .format({"endpoint_name": "e"})
+        .endswith("/rl/endpoints/e?conn=rl_default")
+    )
+    assert RLEndpointPageLink().format({}) == ""  # nothing recorded: no button
+    for link in (RLTrainingJobPageLink, RLModelPageLink, RLEndpointPageLink):
+        assert link.offered_on("local")
+        assert link.offered_on("sagemaker")
+        assert not link.offered_on(None)  # a connection that could not be read
 
 
 def test_sagemaker_links_are_https_console_pages():
@@ -104,11 +133,15 @@ def test_operators_declare_links_from_their_connection(monkeypatch):
     train = dict(task_id="t", estimator=estimator)
     assert names(RLTrainOperator(**train, conn_id="rl_links_sm")) == [
         "RL Training Job",
+        "RL Training Job Page",
         "RL Training Logs",
     ]
-    assert names(RLTrainOperator(**train, conn_id="rl_links_local")) == []
-    assert names(RLTrainOperator(**train)) == []  # no rl_default: the local backend
+    assert names(RLTrainOperator(**train, conn_id="rl_links_local")) == ["RL Training Job Page"]
+    assert names(RLTrainOperator(**train)) == ["RL Training Job Page"]  # no rl_default: local
     assert names(RLTrainOperator(**train, conn_id="rl_links_typo")) == []  # unreadable: none
     deploy = dict(task_id="d", model_name="m", endpoint_name="e", instance_type="local")
-    assert names(RLDeployOperator(**deploy, conn_id="rl_links_sm")) == ["RL Endpoint"]
-    assert names(RLDeployOperator(**deploy, conn_id="rl_links_local")) == []
+    assert names(RLDeployOperator(**deploy, conn_id="rl_links_sm")) == [
+        "RL Endpoint",
+        "RL Endpoint Page",
+    ]
+    assert names(RLDeployOperator(**deploy, conn_id="rl_links_local")) == ["RL Endpoint Page"]

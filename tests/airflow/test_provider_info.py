@@ -87,13 +87,24 @@ print(json.dumps({
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["hook"] == ["rl_provider.hooks.rl.RLHook", "rl", INFO["name"]]
     assert seen["widgets"] == [
-        f"extra__rl__{name}" for name in ("aws_conn_id", "backend", "bucket", "home", "region_name")
+        f"extra__rl__{name}"
+        for name in (
+            "address",
+            "aws_conn_id",
+            "backend",
+            "bucket",
+            "home",
+            "region_name",
+            "runtime_env",
+            "storage",
+        )
     ]
-    assert seen["behaviour"]["hidden_fields"] == ["host", "schema", "login", "password", "port"]
+    assert seen["behaviour"]["hidden_fields"] == ["host", "schema", "login", "port"]
+    assert seen["behaviour"]["relabeling"] == {"password": "Ray token"}
     assert seen["links"] == sorted(INFO["extra-links"])
     assert seen["triggers"] == sorted(INFO["triggers"][0]["python-modules"])
     # The form's Backend dropdown: a real default, no "null" entry.
     backend_field = seen["backend_field"]
     assert backend_field["value"] == "local"
-    assert backend_field["schema"]["enum"] == ["local", "sagemaker"]
+    assert backend_field["schema"]["enum"] == ["local", "sagemaker", "ray"]
     assert backend_field["schema"]["type"] == "string"

@@ -80,8 +80,9 @@ def test_train_renders_templates_and_returns_json_xcoms(
     assert model_data.endswith(f"{name}/output/model.tar.gz")
     assert result.xcom("train", "final_metrics") == {"episode_reward_mean": 30.0}
 
-    # No links on the local backend (no page a browser opens: tests/airflow/test_links.py).
+    # On the local backend only the job's page in the Airflow UI (tests/airflow/test_links.py).
     assert result.xcom("train", "_link_RLTrainingLogLink") is None
+    assert result.xcom("train", "_link_RLTrainingJobPageLink") == f"/rl/jobs/{name}?conn=rl_default"
     # The model asset got an event carrying the artifact.
     event = asset_events("rl_model/cartpole")[-1]
     assert event["model_data"] == model_data

@@ -35,6 +35,7 @@ from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.jobs import (
     EndpointDescription,
     TrainingJobDescription,
+    request_echo,
 )
 from rl_provider.core.naming import validate_name
 from rl_provider.core.packaging import repack_model
@@ -232,23 +233,7 @@ class LocalBackend(LocalServing):
             {"MetricName": m["name"], "Value": m["value"], "Timestamp": utc(m["timestamp"])}
             for m in self.store.final_metrics(name)
         ]
-        api: dict[str, Any] = {
-            key: request[key]
-            for key in (
-                "AlgorithmSpecification",
-                "HyperParameters",
-                "RoleArn",
-                "InputDataConfig",
-                "OutputDataConfig",
-                "ResourceConfig",
-                "StoppingCondition",
-                "Environment",
-                "VpcConfig",
-                "CheckpointConfig",
-                "EnableManagedSpotTraining",
-            )
-            if key in request
-        }
+        api: dict[str, Any] = request_echo(request)
         api.update(
             TrainingJobName=name,
             TrainingJobArn=_ARN.format(name),
@@ -319,15 +304,25 @@ class LocalBackend(LocalServing):
 
     def list_training_jobs(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,
     ) -> dict[str, Any]:
+        last_values = self.store.last_values()
+
         def summary(row: JobRow) -> dict[str, Any] | None:
             row = self._reap(row)
             if StatusEquals is not None and row.status.value != StatusEquals:
                 return None
+            # Beyond ListTrainingJobs: the last metric values, which a listing shows and which
+            # would otherwise cost one DescribeTrainingJob per job.
+            metrics = [
+                {"MetricName": m["name"], "Value": m["value"], "Timestamp": utc(m["timestamp"])}
+                for m in last_values.get(row.name, ())
+            ]
             return {
+                "FinalMetricDataList": metrics,
                 "TrainingJobName": row.name,
                 "TrainingJobArn": _ARN.format(row.name),
                 "TrainingJobStatus": row.status.value,

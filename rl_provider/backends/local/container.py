@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rl_provider.backends.local import transfer
 from rl_provider.core import hyperparameters as hp
+from rl_provider.core.packaging import safe_extract
+from rl_provider.exceptions import RLConfigError
 
 CURRENT_HOST = "algo-1"
 # Hyperparameters the SDK adds for the container itself: not user arguments (sagemaker-training
@@ -141,6 +145,27 @@ def input_data_config(request: Mapping[str, Any]) -> dict[str, Any]:
             **({"ContentType": channel["ContentType"]} if "ContentType" in channel else {}),
         }
     return config
+
+
+def stage_job(paths: ContainerPaths, request: Mapping[str, Any], scratch: Path) -> None:
+    """The job's code (``sagemaker_submit_directory``) unpacked into ``code/``, its entry point
+    checked, the config files written and the channels copied in: what a SageMaker container
+    holds before the entry point starts. ``scratch``: where an s3:// object is downloaded."""
+    _, framework = split_hyperparameters(request.get("HyperParameters", {}))
+    submit = framework.get("sagemaker_submit_directory")
+    if submit:
+        with transfer.local_copy(str(submit), scratch) as archive:
+            safe_extract(archive, paths.code)
+    program = paths.code / str(framework.get("sagemaker_program", ""))
+    if not program.is_file():
+        raise RLConfigError(
+            f"The entry point {framework.get('sagemaker_program')!r} is not in the code "
+            f"archive {submit!r}."
+        )
+    write_configs(paths, request)
+    for channel in request.get("InputDataConfig", []):
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        transfer.stage(uri, paths.channel(channel["ChannelName"]))
 
 
 def write_configs(paths: ContainerPaths, request: Mapping[str, Any]) -> None:
@@ -291,6 +316,24 @@ def is_secret(name: str) -> bool:
     if upper in _KEPT:
         return False
     return upper.startswith(_SECRET_PREFIXES) or any(word in upper for word in _SECRET_WORDS)
+
+
+def failure_reason(
+    paths: ContainerPaths, exit_code: int | None, tail: list[str], note: str | None = None
+) -> str:
+    """A failed entry point's FailureReason: ``output/failure`` when it wrote one (SageMaker's
+    rule), else how it exited (``note`` appended) and its last stderr lines."""
+    failure = paths.output / "failure"
+    if failure.is_file() and failure.read_text(errors="replace").strip():
+        return failure.read_text(errors="replace").strip()
+    if exit_code is not None and exit_code < 0:
+        how = f"killed by signal {signal.Signals(-exit_code).name}"
+    else:
+        how = f"ExitCode {exit_code}"
+    if note:
+        how += f"; {note}"
+    last = "\n".join(tail[-10:]).strip()
+    return f"AlgorithmError: {how}" + (f"\n{last}" if last else "")
 
 
 def python_for(env_dir: Path | None) -> str:

@@ -31,7 +31,6 @@ from rl_provider.backends.local import container, files, transfer
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.metrics import MetricExtractor
-from rl_provider.core.packaging import safe_extract
 from rl_provider.exceptions import BackendError, RLProviderError
 
 _PR_SET_PDEATHSIG = 1
@@ -146,23 +145,8 @@ class Runner:
 
     def _prepare(self) -> None:
         self.paths.create()
-        hyperparameters = self.request.get("HyperParameters", {})
-        _, framework = container.split_hyperparameters(hyperparameters)
-        submit = framework.get("sagemaker_submit_directory")
-        if submit:
-            with transfer.local_copy(str(submit), self.dir / "download") as archive:
-                safe_extract(archive, self.paths.code)
-            files.make_private(self.paths.code)
-        program = self.paths.code / str(framework.get("sagemaker_program", ""))
-        if not program.is_file():
-            raise _PrepareError(
-                f"The entry point {framework.get('sagemaker_program')!r} is not in the code "
-                f"archive {submit!r}."
-            )
-        container.write_configs(self.paths, self.request)
-        for channel in self.request.get("InputDataConfig", []):
-            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            transfer.stage(uri, self.paths.channel(channel["ChannelName"]))
+        container.stage_job(self.paths, self.request, self.dir / "download")
+        files.make_private(self.paths.code)
         requirements = self.paths.code / "requirements.txt"
         if requirements.is_file():
             self.python = self._requirements_env(requirements)
@@ -387,17 +371,10 @@ class Runner:
                     entry.unlink()
 
     def _failure_reason(self, exit_code: int | None, tail: list[str]) -> str:
-        failure = self.paths.output / "failure"
-        if failure.is_file() and failure.read_text(errors="replace").strip():
-            return failure.read_text(errors="replace").strip()
-        if exit_code is not None and exit_code < 0:
-            how = f"killed by signal {signal.Signals(-exit_code).name}"
-        else:
-            how = f"ExitCode {exit_code}"
+        note = None
         if self.out_of_space is not None:
-            how += f"; {files.out_of_space_message(self.store.home, self.out_of_space)}"
-        last = "\n".join(tail[-10:]).strip()
-        return f"AlgorithmError: {how}" + (f"\n{last}" if last else "")
+            note = files.out_of_space_message(self.store.home, self.out_of_space)
+        return container.failure_reason(self.paths, exit_code, tail, note)
 
     def _reason(self, err: BaseException, context: str = "ClientError") -> str:
         """The FailureReason for ``err``: out of space says so, whatever the step."""

@@ -101,7 +101,9 @@ class LocalServing:
         if not self.store.delete(MODEL, name):
             raise ModelNotFoundError(f"Could not find model {name!r}.")
 
-    def list_models(self, MaxResults: int = 100, NameContains: str | None = None) -> dict[str, Any]:
+    def list_models(
+        self, *, MaxResults: int = 100, NameContains: str | None = None
+    ) -> dict[str, Any]:
         def summary(name: str) -> dict[str, Any]:
             return {"ModelName": name, "ModelArn": arn("model", name)}
 
@@ -351,6 +353,7 @@ class LocalServing:
 
     def list_endpoints(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,

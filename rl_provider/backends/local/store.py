@@ -370,6 +370,16 @@ class LocalStore:
             (name,),
         )
 
+    def last_values(self) -> dict[str, list[sqlite3.Row]]:
+        """Every job's last value of each metric, in one query (for a listing of many jobs)."""
+        found: dict[str, list[sqlite3.Row]] = {}
+        for row in self._connection().execute(
+            "SELECT job, name, value, timestamp FROM metrics WHERE id IN "
+            "(SELECT MAX(id) FROM metrics GROUP BY job, name) ORDER BY job, name"
+        ):
+            found.setdefault(row["job"], []).append(row)
+        return found
+
     # -------------------------------------------------------- models, endpoint configs, endpoints
     def put(self, kind: str, name: str, body: Mapping[str, Any], *, replace: bool = False) -> None:
         with self._transaction() as db:

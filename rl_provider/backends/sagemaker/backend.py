@@ -121,6 +121,7 @@ class SageMakerBackend(SageMakerS3):
 
     def list_training_jobs(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,
@@ -252,7 +253,9 @@ class SageMakerBackend(SageMakerS3):
             ModelName=name,
         )
 
-    def list_models(self, MaxResults: int = 100, NameContains: str | None = None) -> dict[str, Any]:
+    def list_models(
+        self, *, MaxResults: int = 100, NameContains: str | None = None
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
         if NameContains:
             kwargs["NameContains"] = NameContains
@@ -340,6 +343,7 @@ class SageMakerBackend(SageMakerS3):
 
     def list_endpoints(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,

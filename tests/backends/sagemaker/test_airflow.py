@@ -172,10 +172,13 @@ def test_train_model_deploy_dag_on_sagemaker(
             f"https://console.aws.amazon.com/sagemaker/home?region={REGION}#/jobs/{job}"
         ),
         "RL Training Logs": links["RL Training Logs"],
+        # ... and the job's page in the Airflow UI, through this rl connection.
+        "RL Training Job Page": f"/rl/jobs/{job}?conn={rl_conn}",
     }
     assert links["RL Training Logs"].startswith("https://console.aws.amazon.com/cloudwatch/")
     deploy_links = ui_extra_links(dag_id, result.run_id, "deploy", monkeypatch)["extra_links"]
     assert deploy_links["RL Endpoint"].endswith(f"#/endpoints/{endpoint}")
+    assert deploy_links["RL Endpoint Page"] == f"/rl/endpoints/{endpoint}?conn={rl_conn}"
     training = result.xcom("train")["Training"]
     assert training["TrainingJobName"] == job
     assert training["ResourceConfig"]["InstanceCount"] == 2

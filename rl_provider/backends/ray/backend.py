@@ -1,0 +1,510 @@
+"""``RayBackend``: SageMaker's training API on an existing Ray cluster, over the Ray Jobs REST API.
+
+``create_training_job(**request)`` submits a Ray job whose ``submission_id`` is the
+TrainingJobName; its entrypoint is the launcher (``launcher.py``), which travels with the job in
+its ``runtime_env`` ``working_dir`` together with the stdlib-only modules it reuses, so the cluster
+needs nothing of ours installed. Plain HTTP through httpx (no ``import ray`` here): one client per
+backend, and in the async twin one ``httpx.AsyncClient`` per process shared by every trigger.
+
+Serving is the local backend's: a model trained on Ray deploys on this machine (its
+``model.tar.gz`` is at a file:// or s3:// location the machine reads), so the model and endpoint
+methods delegate to ``serving`` (a ``LocalBackend`` unless given). docs/RAY.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rl_provider.backends.local import transfer
+from rl_provider.backends.ray import resources
+from rl_provider.backends.ray.logs import ParsedLog, split_log
+from rl_provider.backends.ray.state import ARN, REQUEST_KEY, describe
+from rl_provider.core import hyperparameters as hp
+from rl_provider.core.jobs import TrainingJobDescription
+from rl_provider.core.naming import validate_name
+from rl_provider.exceptions import (
+    BackendError,
+    JobNotFoundError,
+    ResourceExistsError,
+    RLConfigError,
+)
+
+# SageMaker gives a stopped job's processes 120 s between SIGTERM and SIGKILL.
+DEFAULT_STOP_GRACE_SECONDS = 120.0
+# Time Ray leaves the launcher after the grace to package and upload the artifacts.
+DEFAULT_UPLOAD_SECONDS = 120.0
+_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+_ROOT = Path(__file__).resolve().parents[3]  # the directory holding the rl_provider package
+# The launcher and the stdlib-only modules it imports: what travels with each job.
+_SHIPPED = (
+    "rl_provider/exceptions.py",
+    "rl_provider/core/hyperparameters.py",
+    "rl_provider/core/metrics.py",
+    "rl_provider/core/enums.py",
+    "rl_provider/core/packaging.py",
+    "rl_provider/backends/local/container.py",
+    "rl_provider/backends/local/transfer.py",
+    "rl_provider/backends/local/files.py",
+    "rl_provider/backends/ray/launcher.py",
+)
+_PACKAGES = (
+    "rl_provider",
+    "rl_provider/core",
+    "rl_provider/backends",
+    "rl_provider/backends/local",
+    "rl_provider/backends/ray",
+)
+_ENTRYPOINT = "python -m rl_provider.backends.ray.launcher spec.json"
+
+
+def job_package(spec: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(``_ray_pkg_<hash>.zip``, its bytes): the job's working_dir, built deterministically.
+
+    The packages' ``__init__`` files are empty: the real ones would import the rest of
+    rl_provider (and airflow-side modules) that the launcher never needs.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        entries: list[tuple[str, bytes]] = [(f"{p}/__init__.py", b"") for p in _PACKAGES]
+        entries += [(path, (_ROOT / path).read_bytes()) for path in _SHIPPED]
+        entries.append(("spec.json", json.dumps(spec, sort_keys=True).encode()))
+        for path, data in entries:
+            info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data, zipfile.ZIP_DEFLATED)
+    data = buffer.getvalue()
+    return f"_ray_pkg_{hashlib.sha256(data).hexdigest()[:32]}.zip", data
+
+
+def _error(response: httpx.Response, what: str) -> BackendError:
+    text = response.text.strip()[:500]
+    if response.status_code in (401, 403):
+        return BackendError(
+            f"{what}: the Ray job server refused the token (HTTP {response.status_code}): pass "
+            "the cluster's token (RayBackend(token=...), the connection's password)."
+        )
+    return BackendError(f"{what}: HTTP {response.status_code} from the Ray job server: {text}")
+
+
+class _Jobs:
+    """The request building and response reading both twins share (no I/O)."""
+
+    def __init__(
+        self,
+        address: str,
+        token: str | None,
+        headers: Mapping[str, str] | None,
+        runtime_env: Mapping[str, Any] | None,
+        stop_grace_seconds: float,
+        upload_seconds: float,
+    ) -> None:
+        if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+            raise RLConfigError(
+                f"Ray address {address!r}: pass the job server's URL, e.g. "
+                "'http://head-node:8265' (the dashboard's address)."
+            )
+        env = dict(runtime_env or {})
+        if "working_dir" in env:
+            raise RLConfigError(
+                "runtime_env['working_dir'] is the launcher's: ship your own modules with "
+                "runtime_env['py_modules'], or put them in the training code (source_dir)."
+            )
+        self.address = address.rstrip("/")
+        self.headers = dict(headers or {})
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.runtime_env = env
+        self.stop_grace = stop_grace_seconds
+        self.upload_seconds = upload_seconds
+        self.parsed: dict[str, ParsedLog] = {}
+        self.stopping: set[str] = set()
+        self.lock = threading.Lock()
+
+    def submission(self, request: Mapping[str, Any], package: str) -> dict[str, Any]:
+        cpus, gpus = resources.entrypoint_resources(request["ResourceConfig"])
+        env = dict(self.runtime_env)
+        env_vars = dict(env.get("env_vars") or {})
+        # Ray's supervisor SIGKILLs a stopped job this long after SIGTERM: the grace SageMaker
+        # gives the entry point, plus the time to package the artifacts.
+        env_vars["RAY_JOB_STOP_WAIT_TIME_S"] = str(int(self.stop_grace + self.upload_seconds))
+        env.update(working_dir=f"gcs://{package}", env_vars=env_vars)
+        body: dict[str, Any] = {
+            "entrypoint": _ENTRYPOINT,
+            "submission_id": request["TrainingJobName"],
+            "runtime_env": env,
+            "metadata": {REQUEST_KEY: json.dumps(dict(request), sort_keys=True)},
+            "entrypoint_num_cpus": cpus,
+        }
+        if gpus:
+            body["entrypoint_num_gpus"] = gpus
+        return body
+
+    def spec(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        cpus, gpus = resources.entrypoint_resources(request["ResourceConfig"])
+        return {
+            "request": dict(request),
+            "stop_grace": self.stop_grace,
+            "num_cpus": max(1, int(cpus)),
+            "num_gpus": int(gpus),
+        }
+
+    def validate(self, request: Mapping[str, Any]) -> str:
+        name = validate_name(request.get("TrainingJobName", ""), kind="training job name")
+        for key in ("AlgorithmSpecification", "OutputDataConfig", "ResourceConfig"):
+            if key not in request:
+                raise RLConfigError(
+                    f"CreateTrainingJob request without {key}: build it with training_request()."
+                )
+        if "MaxRuntimeInSeconds" not in request.get("StoppingCondition", {}):
+            raise RLConfigError(
+                "CreateTrainingJob request without StoppingCondition.MaxRuntimeInSeconds: build "
+                "it with training_request()."
+            )
+        resources.entrypoint_resources(request["ResourceConfig"])
+        uris = [str(request["OutputDataConfig"]["S3OutputPath"])]
+        submit = request.get("HyperParameters", {}).get("sagemaker_submit_directory")
+        if not submit:
+            raise RLConfigError(
+                "The Ray backend needs the code as sagemaker_submit_directory (a file:// or "
+                "s3:// sourcedir.tar.gz the cluster can read): fit() puts it there."
+            )
+        uris.append(str(hp.decode_value(submit)))
+        uris += [
+            str(c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", ""))
+            for c in request.get("InputDataConfig", [])
+        ]
+        for uri in uris:
+            if not uri.startswith(("file://", "s3://")):
+                raise RLConfigError(
+                    f"{uri!r}: the Ray cluster reads and writes file:// (a filesystem every node "
+                    "shares) or s3:// locations only."
+                )
+        return name
+
+    def info(self, name: str, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code == 404:
+            raise JobNotFoundError(
+                f"Training job {name!r} is not on the Ray cluster at {self.address} (if it was "
+                "submitted there, the cluster lost it: a head restarted without GCS fault "
+                "tolerance keeps no jobs)."
+            )
+        if response.status_code != 200:
+            raise _error(response, f"Describing training job {name!r}")
+        info: dict[str, Any] = response.json()
+        raw = (info.get("metadata") or {}).get(REQUEST_KEY)
+        info["_request"] = json.loads(raw) if raw else {}
+        return info
+
+    def describe(self, name: str, info: dict[str, Any], logs: str) -> TrainingJobDescription:
+        with self.lock:
+            parsed = self.parsed.setdefault(name, ParsedLog())
+            parsed.feed(logs)
+            return describe(name, info, parsed, stop_requested=name in self.stopping)
+
+    def logs(self, name: str, response: httpx.Response) -> str:
+        if response.status_code == 404:
+            raise JobNotFoundError(f"Training job {name!r} is not on the Ray cluster.")
+        if response.status_code != 200:
+            raise _error(response, f"Reading the logs of training job {name!r}")
+        return str(response.json().get("logs") or "")
+
+    def metrics(self, name: str, logs: str) -> dict[str, list[tuple[float, float]]]:
+        with self.lock:
+            parsed = self.parsed.setdefault(name, ParsedLog())
+            parsed.feed(logs)
+            return {k: list(v) for k, v in parsed.metrics.items()}
+
+
+class RayBackend:
+    """Train on a Ray cluster through its job server (``address``: e.g. ``http://head:8265``).
+
+    ``token``: the cluster's auth token (``RAY_AUTH_MODE=token``), sent as a bearer token;
+    ``headers``: more HTTP headers (a proxy's); ``runtime_env``: merged into every job's (not
+    ``working_dir``, which carries the launcher); ``storage``: the default output path (file://
+    on a filesystem every node and this machine share, or s3://); ``serving``: the backend models
+    and endpoints go to (the local one by default).
+    """
+
+    poll_interval = 2.0
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        runtime_env: Mapping[str, Any] | None = None,
+        storage: str | None = None,
+        stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
+        upload_seconds: float = DEFAULT_UPLOAD_SECONDS,
+        serving: Any = None,
+        region: str | None = None,
+    ) -> None:
+        self._jobs = _Jobs(address, token, headers, runtime_env, stop_grace_seconds, upload_seconds)
+        self.address = self._jobs.address
+        self.storage = storage.rstrip("/") if storage else None
+        self._serving = serving
+        self._region = region
+        self._client: httpx.Client | None = None
+
+    def __repr__(self) -> str:
+        return f"RayBackend({self.address!r})"
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.address, headers=self._jobs.headers, timeout=_TIMEOUT
+            )
+        return self._client
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise BackendError(
+                f"The Ray job server at {self.address} did not answer: {err}"
+            ) from err
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def serving(self) -> Any:
+        if self._serving is None:
+            from rl_provider.backends.local import LocalBackend
+
+            self._serving = LocalBackend()
+        return self._serving
+
+    @property
+    def region(self) -> str | None:
+        return self._region
+
+    def dashboard_url(self, name: str) -> str:
+        """The job's page in the Ray dashboard (the train task's extra link)."""
+        return f"{self.address}/#/jobs/{name}"
+
+    def default_output_path(self) -> str:
+        if self.storage is None:
+            raise RLConfigError(
+                "The Ray backend has no default output path: pass output_path= (file:// on a "
+                "filesystem the cluster's nodes share, or s3://) or RayBackend(storage=...)."
+            )
+        return self.storage
+
+    def upload_code(self, archive: Path, uri: str) -> str:
+        if not uri.startswith(("file://", "s3://")):
+            raise RLConfigError(
+                f"Code location {uri!r}: the Ray cluster reads file:// (shared) or s3:// only."
+            )
+        try:
+            transfer.publish(archive, uri)
+        except OSError as err:
+            raise BackendError(f"Could not upload the code to {uri}: {err}") from err
+        return uri
+
+    # ------------------------------------------------------------------------- training
+    def validate_training_request(self, request: Mapping[str, Any]) -> None:
+        """Bad input, then a taken name: refused before anything is uploaded or submitted."""
+        name = self._jobs.validate(request)
+        if self._call("GET", f"/api/jobs/{name}").status_code != 404:
+            raise ResourceExistsError(
+                f"Training job {name!r} already exists on the Ray cluster: training job names "
+                "must be unique (SageMaker rule); pick another name or attach to it."
+            )
+
+    def create_training_job(self, **request: Any) -> dict[str, Any]:
+        self.validate_training_request(request)
+        name = str(request["TrainingJobName"])
+        package, data = job_package(self._jobs.spec(request))
+        path = f"/api/packages/gcs/{package}"
+        if self._call("GET", path).status_code != 200:
+            uploaded = self._call("PUT", path, content=data)
+            if uploaded.status_code != 200:
+                raise _error(uploaded, f"Uploading the launcher of training job {name!r}")
+        submitted = self._call("POST", "/api/jobs/", json=self._jobs.submission(request, package))
+        if submitted.status_code != 200:
+            # Two submitters raced for the name: the loser's job exists under it now.
+            if self._call("GET", f"/api/jobs/{name}").status_code == 200:
+                raise ResourceExistsError(
+                    f"Training job {name!r} already exists on the Ray cluster."
+                )
+            raise _error(submitted, f"Submitting training job {name!r}")
+        return {"TrainingJobArn": ARN.format(name)}
+
+    def _logs(self, name: str) -> str:
+        return self._jobs.logs(name, self._call("GET", f"/api/jobs/{name}/logs"))
+
+    def describe_training_job(self, name: str) -> TrainingJobDescription:
+        info = self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
+        return self._jobs.describe(name, info, self._logs(name))
+
+    def stop_training_job(self, name: str) -> None:
+        """Ray sends SIGTERM to the launcher and the entry point; the launcher gives the entry
+        point the grace period, packages the artifacts and reports Stopped."""
+        if self.describe_training_job(name).is_terminal:
+            return  # SageMaker ignores a stop of a job that ended
+        self._jobs.stopping.add(name)
+        stopped = self._call("POST", f"/api/jobs/{name}/stop")
+        if stopped.status_code != 200:
+            raise _error(stopped, f"Stopping training job {name!r}")
+
+    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        """The entry point's complete lines after ``cursor`` (a character offset)."""
+        lines, _markers, offset = split_log(self._logs(name), int(cursor or 0))
+        return lines, offset
+
+    def log_location(self, name: str) -> str:
+        """The job's page in the Ray dashboard, which shows its log."""
+        return self.dashboard_url(name)
+
+    def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
+        return self._jobs.metrics(name, self._logs(name))
+
+    def list_training_jobs(
+        self,
+        *,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]:
+        listed = self._call("GET", "/api/jobs/")
+        if listed.status_code != 200:
+            raise _error(listed, "Listing training jobs")
+        names = sorted(
+            (
+                job
+                for job in listed.json()
+                if REQUEST_KEY in (job.get("metadata") or {}) and job.get("submission_id")
+            ),
+            key=lambda job: -(job.get("start_time") or 0),
+        )
+        summaries: list[dict[str, Any]] = []
+        for job in names:
+            name = str(job["submission_id"])
+            if NameContains and NameContains not in name:
+                continue
+            description = self.describe_training_job(name)
+            if StatusEquals is not None and description.training_job_status.value != StatusEquals:
+                continue
+            summaries.append(
+                {
+                    "TrainingJobName": name,
+                    "TrainingJobArn": ARN.format(name),
+                    "TrainingJobStatus": description.training_job_status.value,
+                    "SecondaryStatus": str(description.secondary_status),
+                    "CreationTime": description.creation_time,
+                    "TrainingEndTime": description.training_end_time,
+                    "LastModifiedTime": description.last_modified_time,
+                }
+            )
+            if len(summaries) >= MaxResults:
+                break
+        return {"TrainingJobSummaries": summaries}
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        name = arn.rsplit("/", 1)[-1]
+        info = self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
+        return [dict(tag) for tag in info["_request"].get("Tags", [])]
+
+    # -------------------------------------------------------- models and endpoints: local
+    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
+        return str(self.serving.repack_model(model_data, code, uri))
+
+    def __getattr__(self, name: str) -> Any:
+        # Models, endpoint configs and endpoints live on the serving backend (docs/RAY.md).
+        if name.startswith(
+            (
+                "create_model",
+                "describe_model",
+                "delete_model",
+                "list_models",
+                "create_endpoint",
+                "describe_endpoint",
+                "delete_endpoint",
+                "update_endpoint",
+                "invoke_endpoint",
+                "list_endpoint",
+                "list_endpoints",
+            )
+        ):
+            return getattr(self.serving, name)
+        raise AttributeError(name)
+
+
+class AsyncRayBackend:
+    """The triggers' twin: the same calls on one ``httpx.AsyncClient`` per event loop and
+    address, shared by every trigger of the process (O(1) descriptors per trigger)."""
+
+    _clients: dict[tuple[int, str, tuple[tuple[str, str], ...]], httpx.AsyncClient] = {}
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        serving: Any = None,
+    ) -> None:
+        self._jobs = _Jobs(address, token, headers, None, DEFAULT_STOP_GRACE_SECONDS, 0.0)
+        self.address = self._jobs.address
+        self._serving = serving
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        key = (id(loop), self.address, tuple(sorted(self._jobs.headers.items())))
+        client = self._clients.get(key)
+        if client is None or client.is_closed:
+            client = self._clients[key] = httpx.AsyncClient(
+                base_url=self.address, headers=self._jobs.headers, timeout=_TIMEOUT
+            )
+        return client
+
+    async def _call(self, method: str, path: str) -> httpx.Response:
+        try:
+            return await self._client().request(method, path)
+        except httpx.HTTPError as err:
+            raise BackendError(
+                f"The Ray job server at {self.address} did not answer: {err}"
+            ) from err
+
+    async def _logs(self, name: str) -> str:
+        return self._jobs.logs(name, await self._call("GET", f"/api/jobs/{name}/logs"))
+
+    async def describe_training_job(self, name: str) -> TrainingJobDescription:
+        info = self._jobs.info(name, await self._call("GET", f"/api/jobs/{name}"))
+        return self._jobs.describe(name, info, await self._logs(name))
+
+    async def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        lines, _markers, offset = split_log(await self._logs(name), int(cursor or 0))
+        return lines, offset
+
+    async def stop_training_job(self, name: str) -> None:
+        if (await self.describe_training_job(name)).is_terminal:
+            return
+        self._jobs.stopping.add(name)
+        stopped = await self._call("POST", f"/api/jobs/{name}/stop")
+        if stopped.status_code != 200:
+            raise _error(stopped, f"Stopping training job {name!r}")
+
+    async def describe_endpoint(self, name: str) -> Any:
+        from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
+
+        serving = self._serving if self._serving is not None else LocalBackend()
+        return await AsyncLocalBackend(serving).describe_endpoint(name)
+
+    async def aclose(self) -> None:
+        """The shared client stays open for the process's other triggers."""

@@ -1,0 +1,23 @@
+"""One real two-node Ray cluster for the session (head 127.0.0.2, worker 127.0.0.3, job server on
+127.0.0.1, token auth on with a token of the test's own, every port free), stopped by killing
+its process groups. Start-up: ~10 s on this machine (docs/PERFORMANCE.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from rl_provider.backends.ray.devcluster import LocalRayCluster, start_cluster
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[LocalRayCluster]:
+    started = time.monotonic()
+    cluster = start_cluster(nodes=2, cpus_per_node=2)
+    print(f"Ray cluster started in {time.monotonic() - started:.1f}s at {cluster.dashboard_url}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

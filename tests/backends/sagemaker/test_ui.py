@@ -1,0 +1,66 @@
+"""The UI pages over the SageMaker backend: an ``rl`` connection with ``backend: sagemaker``
+whose ``aws`` connection points at the moto server, read through Airflow's API app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# The Airflow harness sets AIRFLOW_HOME before airflow is imported; its fixtures are reused here.
+from tests.airflow.conftest import airflow_db  # noqa: F401
+from tests.airflow.uikit import api_client, bearer
+
+from .test_airflow import connections  # noqa: F401
+from .test_moto import estimator_on, log_group, put_events  # noqa: F401
+
+
+@pytest.fixture
+def client(airflow_db: Any) -> Iterator[Any]:  # noqa: F811
+    yield from api_client()
+
+
+def test_sagemaker_jobs_through_the_pages(
+    client,
+    connections,  # noqa: F811
+    backend,
+    log_group,  # noqa: F811
+    source_dir,
+    unique,
+):
+    rl_conn, _ = connections
+    job = unique("rl-ui")
+    estimator_on(backend, source_dir).fit(job_name=job, logs=False)  # moto: Completed at once
+    t0 = int(time.time() * 1000) - 60_000
+    put_events(
+        log_group,
+        f"{job}/algo-1-1700000000",
+        [(t0, "episode_reward_mean: 10.5"), (t0 + 10, "<script>alert(1)</script>")],
+    )
+    params = {"conn": rl_conn}
+
+    listed = client.get("/rl/api/jobs", params=params, headers=bearer("viewer")).json()["jobs"]
+    (row,) = [r for r in listed if r["name"] == job]
+    assert row["status"] == "Completed"
+
+    page = client.get(f"/rl/jobs/{job}", params=params, headers=bearer("viewer"))
+    assert page.status_code == 200, page.text
+    assert f"Training job {job}" in page.text
+    assert "rl.training.config.lr" in page.text  # hyperparameters, from DescribeTrainingJob
+
+    logs = client.get(f"/rl/api/jobs/{job}/logs", params=params, headers=bearer("viewer")).json()
+    assert logs["lines"] == [
+        "[algo-1] episode_reward_mean: 10.5",
+        "[algo-1] <script>alert(1)</script>",
+    ]
+    again = client.get(
+        f"/rl/api/jobs/{job}/logs",
+        params={**params, "cursor": logs["cursor"]},
+        headers=bearer("viewer"),
+    ).json()
+    assert again["lines"] == []  # the CloudWatch cursor: nothing read twice
+    metrics = client.get(f"/rl/api/jobs/{job}/metrics", params=params, headers=bearer("viewer"))
+    assert metrics.status_code == 200
+    assert metrics.json()["terminal"] is True
