@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from rl_provider.backends.registry import AwsClients, open_async_backend, open_backend
 from rl_provider.exceptions import RLConfigError
 from rl_provider.settings import DEFAULT_CONN_ID, BackendKind, BackendSettings
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import AsyncBackend, Backend
+    from rl_provider.backends.registry import AwsClients
 
 __all__ = ["DEFAULT_CONN_ID", "BackendKind", "BackendSettings", "RLHook", "backend_kind"]
 
@@ -86,6 +86,8 @@ class RLHook(BaseHook):
     def _build(self) -> tuple[Backend, AsyncBackend]:
         built: tuple[Backend, AsyncBackend] | None = self.__dict__.get("_built")
         if built is None:
+            from rl_provider.backends.registry import open_async_backend, open_backend
+
             settings = self.settings
             aws = _aws_clients(settings) if settings.backend is BackendKind.SAGEMAKER else None
             backend = open_backend(settings, aws=aws)
@@ -139,6 +141,8 @@ def _aws_clients(settings: BackendSettings) -> AwsClients:
     (``AwsBaseHook.get_async_conn``).
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    from rl_provider.backends.registry import AwsClients
 
     def aws_hook(service: str | None = None) -> AwsBaseHook:
         return AwsBaseHook(

@@ -28,7 +28,6 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from rl_provider.core.enums import CoercibleEnum, TrainingJobStatus
 from rl_provider.core.jobs import job_failed_error
-from rl_provider.core.lifecycle import Described, Lines, Outcome, TrainingFollower, follow
 from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_base, validate_name
 from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, RLHook
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from rl_provider.backends.base import Backend
     from rl_provider.core.estimator import RLEstimator
     from rl_provider.core.jobs import TrainingJobDescription
+    from rl_provider.core.lifecycle import Described, Lines
 
 __all__ = [
     "ActionIfJobExists",
@@ -409,6 +409,8 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
     ) -> tuple[TrainingJobDescription | None, Any]:
         """Poll until the job ends (its description) or ``until`` passes (``None``); with the
         log cursor after the lines printed."""
+        # Imported when a task runs: DAG files that only declare the task never pay for it.
+        from rl_provider.core.lifecycle import Lines, Outcome, TrainingFollower, follow
 
         def report(step: Described | Lines) -> None:
             if isinstance(step, Lines):

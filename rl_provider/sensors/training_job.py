@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
-from rl_provider.core.lifecycle import Described, Lines, TrainingFollower, follow
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import TRAINING_LINKS, RLExtraLinks
 from rl_provider.operators.train import _event_error, config_errors_fail, persist_training_links
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
 
     from rl_provider.backends.base import Backend
     from rl_provider.core.jobs import TrainingJobDescription
+    from rl_provider.core.lifecycle import Described, Lines
 
 __all__ = ["RLTrainingJobSensor", "log_cursor_variable"]
 
@@ -135,6 +135,8 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
     def _check(self, backend: Backend, cursor: Any) -> tuple[TrainingJobDescription, Any, bool]:
         """One poll of the core's follower: the description, the log cursor after the lines
         printed (every line, once the job has ended), and whether the job has ended."""
+        from rl_provider.core.lifecycle import Lines, TrainingFollower, follow
+
         seen: list[TrainingJobDescription] = []
 
         def report(step: Described | Lines) -> None:
