@@ -9,6 +9,7 @@
      |    +-- ImageNotFoundError                           no image for region/version/processor
      +-- BackendError                        a backend could not do what was asked
      |    +-- JobNotFoundError (LookupError)
+     |    +-- MetricsNotFoundError (LookupError)  a job that exists has no metric data (yet)
      |    +-- ModelNotFoundError (LookupError)
      |    +-- EndpointNotFoundError (LookupError)
      |    +-- ResourceExistsError            a model/endpoint of that name exists and differs
@@ -36,6 +37,7 @@ __all__ = [
     "ImageNotFoundError",
     "JobFailedError",
     "JobNotFoundError",
+    "MetricsNotFoundError",
     "ModelInvocationError",
     "ModelNotFoundError",
     "RLConfigError",
@@ -73,6 +75,10 @@ class BackendError(RLProviderError):
 
 class JobNotFoundError(BackendError, LookupError):
     """No training job of that name exists on the backend."""
+
+
+class MetricsNotFoundError(BackendError, LookupError):
+    """The job exists but has no metric data (yet): nothing matched its MetricDefinitions."""
 
 
 class ModelNotFoundError(BackendError, LookupError):

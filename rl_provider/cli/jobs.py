@@ -18,7 +18,7 @@ from rl_provider.cli.output import (
 )
 from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.core.lifecycle import Described, Lines, TrainingFollower, follow_to_end
-from rl_provider.exceptions import JobNotFoundError
+from rl_provider.exceptions import MetricsNotFoundError
 
 if TYPE_CHECKING:
     from rl_provider.core.jobs import TrainingJobDescription
@@ -336,7 +336,7 @@ def jobs_metrics(args: argparse.Namespace, ctx: Context) -> ExitCode:
     figure = None
     if args.plot is not None:
         if not any(series.values()):
-            raise JobNotFoundError(
+            raise MetricsNotFoundError(
                 f"Training job {args.name} has no metric data to plot yet (status "
                 f"{_status_text(description)}): its log lines have not matched the "
                 "MetricDefinitions; check them with `rl-provider jobs logs "
