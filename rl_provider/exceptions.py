@@ -9,10 +9,15 @@
      |    +-- ImageNotFoundError                           no image for region/version/processor
      +-- BackendError                        a backend could not do what was asked
      |    +-- JobNotFoundError (LookupError)
+     |    +-- MetricsNotFoundError (LookupError)  a job that exists has no metric data (yet)
      |    +-- ModelNotFoundError (LookupError)
      |    +-- EndpointNotFoundError (LookupError)
      |    +-- ResourceExistsError            a model/endpoint of that name exists and differs
+     |    +-- ResourceBusyError              transient state (an endpoint Creating/Updating): retry
      |    +-- ModelInvocationError           the model answered 4xx/5xx (SageMaker: ModelError)
+     |    +-- AWSAccessDeniedError (PermissionError)  credentials or permission refused
+     |    +-- AWSValidationError (ValueError)         SageMaker rejected a request's value
+     |    +-- AWSThrottledError              still throttled after every retry
      +-- JobFailedError                      a training job ended Failed or Stopped
 
 The two SDK-compatible errors also subclass ``AttributeError`` because
@@ -24,17 +29,22 @@ across processes).
 from __future__ import annotations
 
 __all__ = [
+    "AWSAccessDeniedError",
+    "AWSThrottledError",
+    "AWSValidationError",
     "BackendError",
     "EndpointNotFoundError",
     "ImageNotFoundError",
     "JobFailedError",
     "JobNotFoundError",
+    "MetricsNotFoundError",
     "ModelInvocationError",
     "ModelNotFoundError",
     "RLConfigError",
     "RLMissingArgumentError",
     "RLProviderError",
     "RLUnsupportedCombinationError",
+    "ResourceBusyError",
     "ResourceExistsError",
 ]
 
@@ -67,6 +77,10 @@ class JobNotFoundError(BackendError, LookupError):
     """No training job of that name exists on the backend."""
 
 
+class MetricsNotFoundError(BackendError, LookupError):
+    """The job exists but has no metric data (yet): nothing matched its MetricDefinitions."""
+
+
 class ModelNotFoundError(BackendError, LookupError):
     """No model of that name exists on the backend."""
 
@@ -77,6 +91,24 @@ class EndpointNotFoundError(BackendError, LookupError):
 
 class ResourceExistsError(BackendError):
     """A resource of that name exists with a different definition."""
+
+
+class ResourceBusyError(BackendError):
+    """A resource is in a transient state that refuses the request (an endpoint that is
+    Creating or Updating cannot be updated): the same request succeeds once it settles, so a
+    task retries it (unlike ``RLConfigError``)."""
+
+
+class AWSAccessDeniedError(BackendError, PermissionError):
+    """AWS refused the credentials or the permission (AccessDenied, expired token, ...)."""
+
+
+class AWSValidationError(BackendError, ValueError):
+    """SageMaker rejected a request (ValidationException): the AWS message names the value."""
+
+
+class AWSThrottledError(BackendError):
+    """Still throttled after every retry."""
 
 
 class ModelInvocationError(BackendError):

@@ -57,6 +57,7 @@ class InMemoryBackend:
         self.add_job(
             {
                 **request,
+                "TrainingJobArn": f"arn:aws:sagemaker:us-west-2:000000000000:training-job/{name}",
                 "TrainingJobStatus": "Completed",
                 "SecondaryStatus": "Completed",
                 "ModelArtifacts": {"S3ModelArtifacts": f"{output}/{name}/output/model.tar.gz"},
@@ -74,7 +75,37 @@ class InMemoryBackend:
         self.describe_training_job(name)
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        self.describe_training_job(name)
         return [], cursor
+
+    def log_location(self, name: str) -> str:
+        self.describe_training_job(name)
+        return f"memory://{name}"
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         return {}
+
+    def list_training_jobs(
+        self,
+        *,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]:
+        jobs = sorted(self.jobs.values(), key=lambda job: job.creation_time, reverse=True)
+        summaries = [
+            {
+                "TrainingJobName": job.training_job_name,
+                "TrainingJobStatus": job.training_job_status.value,
+                "CreationTime": job.creation_time,
+            }
+            for job in jobs
+            if (StatusEquals is None or job.training_job_status.value == StatusEquals)
+            and (not NameContains or NameContains in job.training_job_name)
+        ]
+        return {"TrainingJobSummaries": summaries[:MaxResults]}
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        name = arn.rsplit("/", 1)[-1]
+        self.describe_training_job(name)
+        return [dict(tag) for tag in self.requests.get(name, {}).get("Tags", [])]

@@ -43,9 +43,32 @@ class TrainingBackend(Protocol):
 
     def stop_training_job(self, name: str) -> None: ...
 
-    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]: ...
+    def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
+        """New complete lines after ``cursor`` and the cursor after them (JSON-safe: triggers
+        store it). An unknown job yields no lines: ``JobNotFoundError`` where the backend knows
+        without another call, else an empty list (callers describe first anyway)."""
+        ...
+
+    def log_location(self, name: str) -> str:
+        """Where a person opens the job's logs outside Python: a file path (local), a
+        CloudWatch log group and stream prefix (SageMaker). Shown by the CLI."""
+        ...
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]: ...
+
+    def list_training_jobs(
+        self,
+        *,
+        StatusEquals: str | None = None,
+        MaxResults: int = 100,
+        NameContains: str | None = None,
+    ) -> dict[str, Any]:
+        """ListTrainingJobs' response (``TrainingJobSummaries``), newest first."""
+        ...
+
+    def list_tags(self, arn: str) -> list[dict[str, str]]:
+        """ListTags of a training job's ARN (``attach()`` recovers the job's tags)."""
+        ...
 
 
 @runtime_checkable
@@ -63,9 +86,17 @@ class Backend(TrainingBackend, Protocol):
 
     def delete_model(self, name: str) -> None: ...
 
+    def list_models(
+        self, *, MaxResults: int = 100, NameContains: str | None = None
+    ) -> dict[str, Any]:
+        """ListModels' response (``Models``), newest first."""
+        ...
+
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]: ...
 
     def describe_endpoint_config(self, name: str) -> EndpointConfigDescription: ...
+
+    def delete_endpoint_config(self, name: str) -> None: ...
 
     def create_endpoint(self, **request: Any) -> dict[str, Any]: ...
 
@@ -75,23 +106,21 @@ class Backend(TrainingBackend, Protocol):
 
     def delete_endpoint(self, name: str) -> None: ...
 
-    def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
-
-    # ListTrainingJobs / ListModels / ListEndpoints responses, newest first.
-    def list_training_jobs(
+    def list_endpoints(
         self,
         *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,
-    ) -> dict[str, Any]: ...
+    ) -> dict[str, Any]:
+        """ListEndpoints' response (``Endpoints``), newest first."""
+        ...
 
-    def list_models(self, *, MaxResults: int = 100) -> dict[str, Any]: ...
-
-    def list_endpoints(self, *, MaxResults: int = 100) -> dict[str, Any]: ...
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
 
 
-class AsyncTrainingBackend(Protocol):
+@runtime_checkable
+class AsyncBackend(Protocol):
     """The async twin used by triggers: never blocks the event loop."""
 
     async def describe_training_job(self, name: str) -> TrainingJobDescription: ...
@@ -104,3 +133,7 @@ class AsyncTrainingBackend(Protocol):
 
     async def aclose(self) -> None:
         """Close the clients the backend keeps open (a trigger calls it when its watch ends)."""
+
+
+#: The name this protocol had before issue 13 (kept for code written against it).
+AsyncTrainingBackend = AsyncBackend

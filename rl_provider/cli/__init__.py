@@ -7,6 +7,7 @@ codes are in :class:`rl_provider.cli.app.ExitCode`.
 
 from __future__ import annotations
 
-from rl_provider.cli.app import ExitCode, main
+from rl_provider.cli.app import main
+from rl_provider.cli.context import ExitCode
 
 __all__ = ["ExitCode", "main"]

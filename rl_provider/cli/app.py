@@ -14,60 +14,18 @@ import importlib.util
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from enum import IntEnum, StrEnum
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rl_provider import __version__
-from rl_provider.cli.output import Output
-from rl_provider.exceptions import BackendError, RLConfigError, RLProviderError
+from rl_provider.backends.registry import open_backend
+from rl_provider.cli.context import Command, Context, ExitCode
+from rl_provider.exceptions import RLConfigError, RLProviderError
+from rl_provider.settings import BackendKind, BackendSettings
 
-
-class ExitCode(IntEnum):
-    """What a script can branch on (docs/CLI.md has the table per command)."""
-
-    OK = 0
-    #: The job ended Failed or Stopped (``describe``, ``logs --follow``), a stop did not end in
-    #: Stopped, the endpoint cannot serve, the model answered an error, or the backend failed.
-    FAILED = 1
-    #: Bad arguments or setup: unknown option, bad JSON, a missing home, a missing extra.
-    USAGE = 2
-    #: No job, model or endpoint of that name (or no metrics to plot).
-    NOT_FOUND = 3
-    #: Ctrl-C (128 + SIGINT, the shell convention).
-    INTERRUPTED = 130
-
-
-class BackendKind(StrEnum):
-    LOCAL = "local"
-    SAGEMAKER = "sagemaker"
-    RAY = "ray"
-
-
-Command = Callable[[argparse.Namespace, "Context"], ExitCode]
-
-
-class Context:
-    """One run's output and its backend, opened on first use (after the input is validated)."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.output = Output(json_mode=bool(args.json))
-        self._backend: Any = None
-
-    @property
-    def backend(self) -> Any:
-        if self._backend is None:
-            self._backend = open_backend(self.args)
-        return self._backend
-
-    def backend_method(self, method: str, what: str) -> Callable[..., Any]:
-        """A backend method beyond the ``Backend`` protocol (the ``list_*`` calls)."""
-        found: Callable[..., Any] | None = getattr(self.backend, method, None)
-        if found is None:
-            raise BackendError(f"{type(self.backend).__name__} cannot {what}.")
-        return found
+if TYPE_CHECKING:
+    from rl_provider.backends.base import Backend
 
 
 def _home_origin(home: str | None) -> str:
@@ -80,7 +38,7 @@ def _home_origin(home: str | None) -> str:
     return "the default ~/.rl_provider"
 
 
-def open_backend(args: argparse.Namespace) -> Any:
+def backend_for_options(args: argparse.Namespace) -> Backend:
     """The backend the options name: ``--conn``, else ``--backend`` (local by default)."""
     if args.conn:
         if args.backend or args.home or args.region or args.address:
@@ -96,27 +54,30 @@ def open_backend(args: argparse.Namespace) -> Any:
             "and --address goes with --backend ray only."
         )
     if kind is BackendKind.RAY:
-        from rl_provider.backends.ray import RayBackend
-
         # The token from the environment, never the command line (other users see argv).
-        return RayBackend(args.address, token=os.environ.get("RAY_AUTH_TOKEN") or None)
+        return open_backend(
+            BackendSettings(
+                backend=kind,
+                address=args.address,
+                token=os.environ.get("RAY_AUTH_TOKEN") or None,
+            )
+        )
     if kind is BackendKind.SAGEMAKER:
         if args.home:
             raise RLConfigError(
                 "--home is the local backend's state directory: drop it with --backend sagemaker."
             )
         try:
-            from rl_provider.backends.sagemaker import SageMakerBackend
+            return open_backend(BackendSettings(backend=kind, region_name=args.region))
         except ImportError as err:
             raise RLConfigError(
                 f"--backend sagemaker could not load its backend ({err}): "
                 "pip install 'airflow-provider-rl[sagemaker]'."
             ) from None
-        return SageMakerBackend(region_name=args.region)
     return _local_backend(args.home, _home_origin(args.home), region=args.region)
 
 
-def _local_backend(home_option: str | None, origin: str, *, region: str | None) -> Any:
+def _local_backend(home_option: str | None, origin: str, *, region: str | None) -> Backend:
     """The local backend of an existing home: a CLI never creates one (a read at a typo would
     leave an empty ``state.db`` and report "no jobs")."""
     from rl_provider.backends.local.store import resolve_home
@@ -128,12 +89,10 @@ def _local_backend(home_option: str | None, origin: str, *, region: str | None) 
             "pass --home DIR or set RL_PROVIDER_HOME to the directory your jobs ran in "
             "(default $AIRFLOW_HOME/rl_provider, else ~/.rl_provider)."
         )
-    from rl_provider.backends.local import LocalBackend
-
-    return LocalBackend(home, region=region)
+    return open_backend(BackendSettings(home=str(home), region_name=region))
 
 
-def _connection_backend(conn_id: str) -> Any:
+def _connection_backend(conn_id: str) -> Backend:
     # Top-level "airflow" only: finding a submodule would import the package.
     missing = _missing_module("airflow", "rl_provider.hooks.rl")
     if missing is not None:
@@ -153,7 +112,7 @@ def _connection_backend(conn_id: str) -> Any:
     # configuration loaded"); stdout carries tables and --json for scripts, so Airflow's lines go
     # to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        from rl_provider.hooks.rl import BackendKind as ConnBackend
+        from rl_provider.backends.local.store import resolve_home
         from rl_provider.hooks.rl import RLHook
 
         settings = _connection_settings(conn_id, home)
@@ -167,10 +126,10 @@ def _connection_backend(conn_id: str) -> Any:
             )
             sys.stderr.write(
                 f"rl-provider: no {conn_id} connection in Airflow ({home}): the local backend "
-                f"at {backend.home}, as the deployment uses.\n"
+                f"at {resolve_home(None)}, as the deployment uses.\n"
             )
             return backend
-        if settings.backend is ConnBackend.LOCAL:
+        if settings.backend is BackendKind.LOCAL:
             origin = (
                 f"the home extra of connection {conn_id!r}"
                 if settings.home
@@ -386,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (the console script exits with it)."""
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    ctx = Context(args)
+    ctx = Context(args, backend_for_options)
     command: Command = args.command
     try:
         return int(command(args, ctx))

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rl_provider.cli.app import Context, ExitCode
+from rl_provider.cli.context import Context, ExitCode
 from rl_provider.cli.output import (
     as_datetime,
     duration,
@@ -17,7 +17,8 @@ from rl_provider.cli.output import (
     write_atomically,
 )
 from rl_provider.core.enums import TrainingJobStatus
-from rl_provider.exceptions import JobNotFoundError
+from rl_provider.core.lifecycle import Described, Lines, TrainingFollower, follow_to_end
+from rl_provider.exceptions import MetricsNotFoundError
 
 if TYPE_CHECKING:
     from rl_provider.core.jobs import TrainingJobDescription
@@ -114,7 +115,7 @@ def jobs_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
         request["StatusEquals"] = args.status.value
     if args.contains:
         request["NameContains"] = args.contains
-    response = ctx.backend_method("list_training_jobs", "list training jobs")(**request)
+    response = ctx.backend.list_training_jobs(**request)
     summaries = list(response.get("TrainingJobSummaries", []))[: args.limit]
     out = ctx.output
     if out.json_mode:
@@ -172,7 +173,6 @@ def jobs_describe(args: argparse.Namespace, ctx: Context) -> ExitCode:
     if output_path and description.is_terminal:
         # SageMaker's layout for the output/data archive, next to model.tar.gz.
         output_data = f"{str(output_path).rstrip('/')}/{args.name}/output/output.tar.gz"
-    log_file = getattr(backend, "log_file", None)
     training = description.training_time_in_seconds
     out.fields(
         [
@@ -194,7 +194,7 @@ def jobs_describe(args: argparse.Namespace, ctx: Context) -> ExitCode:
             ),
             ("Model artifacts", description.model_artifacts),
             ("Output data", output_data),
-            ("Log file", None if log_file is None else log_file(args.name)),
+            ("Logs", backend.log_location(args.name)),
         ]
     )
     transitions = []
@@ -236,28 +236,29 @@ def _poll_seconds(backend: Any) -> float:
 
 
 def _watch(ctx: Context, name: str, *, logs: bool, verb: str) -> TrainingJobDescription:
-    """Poll until the job ends (printing new log lines when ``logs``); spinner on stderr."""
-    backend = ctx.backend
-    cursor: Any = None
-    interval = _poll_seconds(backend)
+    """Drive the core's follower until the job ends (printing new log lines when ``logs``);
+    spinner on stderr."""
+    interval = _poll_seconds(ctx.backend)
     began = time.monotonic()
     with ctx.output.progress(f"{verb} {name}") as live:
-        while True:
-            # Describe before reading: once a terminal state is seen, every line the job
-            # wrote is already in its log, so the read that follows gets the last ones.
-            description: TrainingJobDescription = backend.describe_training_job(name)
-            while logs:
-                lines, cursor = backend.read_logs(name, cursor)
-                for line in lines:
+        last: list[TrainingJobDescription] = []
+
+        def report(step: Described | Lines) -> None:
+            if isinstance(step, Lines):
+                for line in step.lines:
                     ctx.output.line(line)
-                # Running: one batch per poll. Ended: drain every remaining batch.
-                if not lines or not description.is_terminal:
-                    break
-            if description.is_terminal:
-                return description
+            else:
+                last[:] = [step.description]
+
+        def sleep() -> None:
             waited = duration(time.monotonic() - began)
-            live.update(spinner(f"{verb} {name}: {_status_text(description)} (waited {waited})"))
+            live.update(spinner(f"{verb} {name}: {_status_text(last[0])} (waited {waited})"))
             time.sleep(interval)
+
+        ended = follow_to_end(
+            TrainingFollower(name, logs=logs), ctx.backend, sleep=sleep, report=report
+        )
+    return ended.description
 
 
 def _end_note(ctx: Context, description: TrainingJobDescription) -> None:
@@ -335,7 +336,7 @@ def jobs_metrics(args: argparse.Namespace, ctx: Context) -> ExitCode:
     figure = None
     if args.plot is not None:
         if not any(series.values()):
-            raise JobNotFoundError(
+            raise MetricsNotFoundError(
                 f"Training job {args.name} has no metric data to plot yet (status "
                 f"{_status_text(description)}): its log lines have not matched the "
                 "MetricDefinitions; check them with `rl-provider jobs logs "

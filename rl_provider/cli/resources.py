@@ -8,10 +8,15 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from rl_provider.cli.app import Context, ExitCode
+from rl_provider.cli.context import Context, ExitCode
 from rl_provider.cli.output import duration, mapping_rows, spinner, when
-from rl_provider.core.enums import EndpointStatus
-from rl_provider.core.naming import name_from_base
+from rl_provider.core.lifecycle import (
+    EndpointOutcome,
+    Outcome,
+    plan_deploy,
+    production_variant,
+    wait_for_outcome,
+)
 from rl_provider.exceptions import BackendError, ModelInvocationError, RLConfigError
 
 if TYPE_CHECKING:
@@ -84,7 +89,7 @@ def register(groups: Any, add: Any, common: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------------------------ models
 def models_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    response = ctx.backend_method("list_models", "list models")()
+    response = ctx.backend.list_models()
     models = list(response.get("Models", []))
     out = ctx.output
     if out.json_mode:
@@ -132,7 +137,7 @@ def models_delete(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 # --------------------------------------------------------------------------------- endpoints
 def endpoints_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    response = ctx.backend_method("list_endpoints", "list endpoints")()
+    response = ctx.backend.list_endpoints()
     endpoints = list(response.get("Endpoints", []))
     out = ctx.output
     if out.json_mode:
@@ -252,36 +257,31 @@ def endpoints_update(args: argparse.Namespace, ctx: Context) -> ExitCode:
     out = ctx.output
     backend.describe_model(args.model)  # an unknown model is "not found" before any change
     current: EndpointDescription = backend.describe_endpoint(args.name)
-    if current.endpoint_status is not EndpointStatus.IN_SERVICE:
-        raise RLConfigError(
-            f"Endpoint {args.name} is {current.endpoint_status.value}: only an InService endpoint "
-            "can be updated (SageMaker rule); wait for it, or delete and redeploy a failed one."
-        )
+    plan = plan_deploy(args.name, current)  # only an InService endpoint: checked before a change
     variants = backend.describe_endpoint_config(current.endpoint_config_name).production_variants
     if not variants:
         raise BackendError(f"Endpoint config {current.endpoint_config_name} has no variant.")
     variant = variants[0]
-    config_name = name_from_base(args.name)
-    backend.create_endpoint_config(
-        EndpointConfigName=config_name,
-        ProductionVariants=[
-            {
-                "VariantName": variant.variant_name,
-                "ModelName": args.model,
-                "InitialInstanceCount": variant.initial_instance_count,
-                "InstanceType": variant.instance_type,
-                "InitialVariantWeight": 1.0,
-            }
+    config_name = plan.config_name
+    plan.start(
+        backend,
+        [
+            production_variant(
+                args.model,
+                variant.initial_instance_count,
+                variant.instance_type,
+                variant_name=variant.variant_name,
+            )
         ],
     )
-    backend.update_endpoint(EndpointName=args.name, EndpointConfigName=config_name)
     if not args.wait:
         out.note(f"Update of endpoint {args.name} to model {args.model} requested ({config_name}).")
         return ExitCode.OK
-    description = _wait_for_update(ctx, args.name)
+    outcome = _wait_for_update(ctx, args.name, config_name)
+    description = outcome.description
     if out.json_mode:
         out.emit_json(description.to_api())
-    if description.endpoint_config_name == config_name and not description.is_failure:
+    if outcome.outcome is Outcome.SUCCESS:
         out.note(f"Endpoint {args.name} serves model {args.model} ({config_name}).")
         return ExitCode.OK
     reason = f": {description.failure_reason}" if description.failure_reason else ""
@@ -292,20 +292,23 @@ def endpoints_update(args: argparse.Namespace, ctx: Context) -> ExitCode:
     return ExitCode.FAILED
 
 
-def _wait_for_update(ctx: Context, name: str) -> EndpointDescription:
+def _wait_for_update(ctx: Context, name: str, config_name: str) -> EndpointOutcome:
     """Poll until the endpoint is no longer Creating/Updating (spinner on stderr)."""
-    backend = ctx.backend
-    interval = max(float(backend.poll_interval), 0.1)
+    interval = max(float(ctx.backend.poll_interval), 0.1)
     began = time.monotonic()
     with ctx.output.progress(f"Updating {name}") as live:
-        while True:
-            description: EndpointDescription = backend.describe_endpoint(name)
-            if description.is_terminal:
-                return description
+
+        def sleep(description: EndpointDescription) -> bool:
             waited = duration(time.monotonic() - began)
             status = description.endpoint_status.value
             live.update(spinner(f"Updating {name}: {status} (waited {waited})"))
             time.sleep(interval)
+            return True
+
+        outcome = wait_for_outcome(ctx.backend, name, endpoint_config_name=config_name, pause=sleep)
+    if outcome is None:  # pragma: no cover  # sleep() never gives up, no deadline
+        raise BackendError(f"Waiting for endpoint {name} gave up.")
+    return outcome
 
 
 def endpoints_delete(args: argparse.Namespace, ctx: Context) -> ExitCode:

@@ -7,12 +7,12 @@ backend, creates the job and (optionally) follows it to the end.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +20,7 @@ from rl_provider.core import hyperparameters as hp
 from rl_provider.core import images, toolkits
 from rl_provider.core.enums import RLFramework, RLToolkit
 from rl_provider.core.inputs import input_data_config, input_mode_override, to_uri
+from rl_provider.core.lifecycle import Described, Lines, Outcome, TrainingFollower, follow_to_end
 from rl_provider.core.metrics import default_metric_definitions, validate_definitions
 from rl_provider.core.naming import (
     base_from_name,
@@ -67,10 +68,10 @@ _MAX_HP_KEY = 256
 _MAX_HP_VALUE = 2500
 
 
-def resolve_region(backend: object | None = None) -> str:
+def resolve_region(backend: TrainingBackend | None = None) -> str:
     """The backend's region; else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``; else us-west-2."""
-    region = getattr(backend, "region", None)
-    if isinstance(region, str) and region:
+    region = backend.region if backend is not None else None
+    if region:
         return region
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
@@ -78,7 +79,8 @@ def resolve_region(backend: object | None = None) -> str:
 def default_backend(instance_type: str) -> TrainingBackend:
     """The local backend for ``local*`` instance types, SageMaker otherwise.
 
-    Imported by name so the core never depends on a backend module at import time.
+    Through ``rl_provider.backends.registry``, imported when called: the core never depends on
+    a backend module at import time.
     """
     if images.is_ray_instance_type(instance_type):
         raise RLConfigError(
@@ -86,13 +88,11 @@ def default_backend(instance_type: str) -> TrainingBackend:
             "backend=RayBackend('http://<head>:8265', token=...) "
             "(from rl_provider.backends.ray import RayBackend)."
         )
-    if instance_type.startswith("local"):
-        module = importlib.import_module("rl_provider.backends.local")
-        backend: TrainingBackend = module.LocalBackend()
-    else:
-        module = importlib.import_module("rl_provider.backends.sagemaker")
-        backend = module.SageMakerBackend()
-    return backend
+    from rl_provider.backends.registry import open_backend
+    from rl_provider.settings import BackendKind, BackendSettings
+
+    kind = BackendKind.LOCAL if instance_type.startswith("local") else BackendKind.SAGEMAKER
+    return open_backend(BackendSettings(backend=kind))
 
 
 def backend_for_session(session: object) -> TrainingBackend:
@@ -101,11 +101,11 @@ def backend_for_session(session: object) -> TrainingBackend:
     ``sagemaker.session.Session`` (``boto_session``, ``sagemaker_client``) is SageMaker with that
     session's boto3 clients, region and default bucket.
     """
+    from rl_provider.backends.registry import AwsClients, open_backend
+    from rl_provider.settings import BackendKind, BackendSettings
+
     if getattr(session, "local_mode", False):
-        local: TrainingBackend = importlib.import_module(
-            "rl_provider.backends.local"
-        ).LocalBackend()
-        return local
+        return open_backend(BackendSettings(backend=BackendKind.LOCAL))
     boto_session = getattr(session, "boto_session", None)
     sagemaker_client = getattr(session, "sagemaker_client", None)
     if boto_session is None or sagemaker_client is None or not hasattr(session, "default_bucket"):
@@ -122,17 +122,16 @@ def backend_for_session(session: object) -> TrainingBackend:
     def factory(service: str) -> Any:
         return clients[service] if service in clients else boto_session.client(service)
 
-    module = importlib.import_module("rl_provider.backends.sagemaker")
     # The SDK keeps a configured default bucket here; otherwise both use sagemaker-<region>-<acct>.
     bucket = getattr(session, "_default_bucket_name_override", None) or getattr(
         session, "_default_bucket", None
     )
-    backend: TrainingBackend = module.SageMakerBackend(
-        client_factory=factory,
+    settings = BackendSettings(
+        backend=BackendKind.SAGEMAKER,
         region_name=getattr(session, "boto_region_name", None) or boto_session.region_name,
         bucket=bucket if isinstance(bucket, str) and bucket else None,
     )
-    return backend
+    return open_backend(settings, aws=AwsClients(client_factory=factory))
 
 
 class TrainingJob:
@@ -151,36 +150,44 @@ class TrainingJob:
     def stop(self) -> None:
         self.backend.stop_training_job(self.name)
 
-    def wait(self, logs: bool = True, poll: float | None = None) -> TrainingJobDescription:
-        """Block until the job ends; print its logs and status changes as the SDK does.
+    def wait(
+        self,
+        logs: bool = True,
+        poll: float | None = None,
+        render: Callable[[str], None] | None = None,
+    ) -> TrainingJobDescription:
+        """Block until the job ends; render its logs and status changes as the SDK prints them.
 
-        Unlike the SDK (which accepts ``Stopped``), a ``Failed`` or ``Stopped`` job raises
-        ``JobFailedError``: a stopped job did not produce the model that was asked for.
+        ``render`` receives each line (default: standard output, as the SDK). Unlike the SDK
+        (which accepts ``Stopped``), a ``Failed`` or ``Stopped`` job raises ``JobFailedError``:
+        a stopped job did not produce the model that was asked for.
         """
         interval = poll if poll is not None else self.backend.poll_interval
-        cursor: Any = None
-        printed_transitions = 0
-        while True:
-            description = self.describe()
-            transitions = description.secondary_status_transitions
-            for transition in transitions[printed_transitions:]:
+        out = render or _to_stdout
+
+        def report(step: Described | Lines) -> None:
+            if isinstance(step, Lines):
+                for line in step.lines:
+                    out(line)
+                return
+            for transition in step.transitions:
                 message = f" - {transition.status_message}" if transition.status_message else ""
-                print(f"{transition.start_time:%Y-%m-%d %H:%M:%S} {transition.status}{message}")
-            printed_transitions = len(transitions)
-            if logs:
-                lines, cursor = self.backend.read_logs(self.name, cursor)
-                for line in lines:
-                    print(line)
-            if description.is_terminal:
-                if logs:  # the last lines may land together with the terminal state
-                    lines, cursor = self.backend.read_logs(self.name, cursor)
-                    for line in lines:
-                        print(line)
-                break
-            time.sleep(interval)
-        if description.is_failure:
-            raise description.failure_error()
-        return description
+                out(f"{transition.start_time:%Y-%m-%d %H:%M:%S} {transition.status}{message}")
+
+        ended = follow_to_end(
+            TrainingFollower(self.name, logs=logs),
+            self.backend,
+            sleep=lambda: time.sleep(interval),
+            report=report,
+        )
+        if ended.outcome is not Outcome.SUCCESS:
+            raise ended.error()
+        return ended.description
+
+
+def _to_stdout(line: str) -> None:
+    """The SDK's rendering of a followed job: each line on standard output."""
+    sys.stdout.write(line + "\n")
 
 
 class RLEstimator:
@@ -604,9 +611,8 @@ class RLEstimator:
         description = backend.describe_training_job(job_name)
         estimator = cls._from_description(description, backend, model_channel_name)
         estimator.base_job_name = base_from_name(job_name)
-        list_tags = getattr(backend, "list_tags", None)
-        if callable(list_tags) and description.training_job_arn:
-            estimator.tags = list_tags(description.training_job_arn)
+        if description.training_job_arn:
+            estimator.tags = backend.list_tags(description.training_job_arn)
         estimator._current_job_name = job_name
         estimator.latest_training_job = TrainingJob(job_name, backend)
         return estimator

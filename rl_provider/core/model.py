@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rl_provider.core import images, toolkits
-from rl_provider.core.enums import EndpointStatus, RLFramework, RLToolkit
+from rl_provider.core.enums import RLFramework, RLToolkit
 from rl_provider.core.jobs import ContainerDefinition, EndpointDescription
+from rl_provider.core.lifecycle import Outcome, plan_deploy, production_variant, wait_for_outcome
 from rl_provider.core.naming import base_name_from_image, name_from_base, validate_name
 from rl_provider.core.packaging import (
     MODEL_CODE_DIR,
@@ -259,42 +260,19 @@ class RLModel:
             )
         endpoint_name = validate_name(endpoint_name or self.name, kind="endpoint name")
         try:
-            current = backend.describe_endpoint(endpoint_name)
+            current: EndpointDescription | None = backend.describe_endpoint(endpoint_name)
         except EndpointNotFoundError:
-            exists = False
-        else:
-            exists = True
-            if not update_endpoint:
-                raise ResourceExistsError(
-                    f"Endpoint {endpoint_name!r} exists: pass update_endpoint=True to replace its "
-                    "model blue/green, or choose another endpoint_name."
-                )
-            if current.endpoint_status is not EndpointStatus.IN_SERVICE:
-                # SageMaker updates only InService endpoints; refusing here, not in
-                # update_endpoint, leaves no model or endpoint config behind.
-                raise RLConfigError(
-                    f"Endpoint {endpoint_name!r} is {current.endpoint_status.value}: only an "
-                    "InService endpoint can be updated; wait for it (or delete and recreate a "
-                    "Failed one)."
-                )
+            current = None
+        if current is not None and not update_endpoint:
+            raise ResourceExistsError(
+                f"Endpoint {endpoint_name!r} exists: pass update_endpoint=True to replace its "
+                "model blue/green, or choose another endpoint_name."
+            )
+        # Planned (the InService rule checked) before the model exists: nothing left behind.
+        plan = plan_deploy(endpoint_name, current)
         self.create(instance_type)
-        config_name = name_from_base(endpoint_name)
-        backend.create_endpoint_config(
-            EndpointConfigName=config_name,
-            ProductionVariants=[
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": self.name,
-                    "InitialInstanceCount": initial_instance_count,
-                    "InstanceType": instance_type,
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-        )
-        if exists:
-            backend.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
-        else:
-            backend.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
+        plan.start(backend, [production_variant(self.name, initial_instance_count, instance_type)])
+        config_name = plan.config_name
         if wait:
             wait_for_endpoint(backend, endpoint_name, config_name)
         return RLPredictor(endpoint_name, backend)
@@ -323,29 +301,31 @@ def wait_for_endpoint(
     SDK's endpoint waiter. A failed update leaves the endpoint InService on its previous config
     (SageMaker rule): that raises too, with the reason.
     """
-    if poll is None:
-        poll = backend.poll_interval
-    deadline = time.monotonic() + timeout
-    while True:
-        description = backend.describe_endpoint(endpoint_name)
-        status = description.endpoint_status
-        if status.is_failure():
-            raise BackendError(
-                f"Endpoint {endpoint_name} is {status.value}: {description.failure_reason}"
-            )
-        if status is EndpointStatus.IN_SERVICE:
-            if config_name is None or description.endpoint_config_name == config_name:
-                return description
-            raise BackendError(
-                f"Endpoint {endpoint_name} still serves {description.endpoint_config_name}, "
-                f"not {config_name}: {description.failure_reason}"
-            )
-        if time.monotonic() > deadline:
-            raise BackendError(
-                f"Endpoint {endpoint_name} is still {status.value} after {timeout:.0f} s: check "
-                "its server log, then wait longer or delete it."
-            )
-        time.sleep(poll)
+    interval = backend.poll_interval if poll is None else poll
+
+    def pause(description: EndpointDescription) -> bool:
+        time.sleep(interval)
+        return True
+
+    outcome = wait_for_outcome(
+        backend,
+        endpoint_name,
+        endpoint_config_name=config_name,
+        deadline=time.time() + timeout,
+        pause=pause,
+    )
+    if outcome is None or outcome.outcome is Outcome.TIMEOUT:
+        status = outcome.description.endpoint_status.value if outcome else "changing"
+        raise BackendError(
+            f"Endpoint {endpoint_name} is still {status} after {timeout:.0f} s: check "
+            "its server log, then wait longer or delete it."
+        )
+    if outcome.outcome is not Outcome.SUCCESS:
+        raise BackendError(
+            f"Endpoint {endpoint_name} is {outcome.description.endpoint_status.value}: "
+            f"{outcome.failure_reason}"
+        )
+    return outcome.description
 
 
 def _model_code_uri(estimator: RLEstimator, model_name: str) -> str | None:

@@ -21,138 +21,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from rl_provider.core.enums import CoercibleEnum
 from rl_provider.exceptions import RLConfigError
+from rl_provider.settings import DEFAULT_CONN_ID, BackendKind, BackendSettings
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend, Backend
+    from rl_provider.backends.base import AsyncBackend, Backend
+    from rl_provider.backends.registry import AwsClients
 
-__all__ = ["BackendKind", "BackendSettings", "RLHook", "backend_kind"]
+__all__ = ["DEFAULT_CONN_ID", "BackendKind", "BackendSettings", "RLHook", "backend_kind"]
 
-DEFAULT_CONN_ID = "rl_default"
 CONN_TYPE = "rl"
-# Extras written by the connection form of Airflow < 2.3 carry this prefix; accept both.
-_PREFIX = f"extra__{CONN_TYPE}__"
-
-
-class BackendKind(CoercibleEnum):
-    """Where jobs run: the embedded local backend, AWS SageMaker or a Ray cluster."""
-
-    LOCAL = "local"
-    SAGEMAKER = "sagemaker"
-    RAY = "ray"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BackendSettings:
-    """Everything needed to build a backend; JSON-safe so triggers can carry it."""
-
-    conn_id: str = DEFAULT_CONN_ID
-    backend: BackendKind = BackendKind.LOCAL
-    home: str | None = None
-    aws_conn_id: str | None = "aws_default"
-    region_name: str | None = None
-    bucket: str | None = None
-    verify: bool | str | None = None
-    botocore_config: Mapping[str, Any] | None = None
-    address: str | None = None
-    runtime_env: Mapping[str, Any] | None = None
-    storage: str | None = None
-    # The Ray cluster's token (the connection's password). A trigger carries it in its kwargs,
-    # which Airflow stores encrypted with the Fernet key; never shown in a repr.
-    token: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_extras(
-        cls, conn_id: str, extras: Mapping[str, Any], password: str | None = None
-    ) -> BackendSettings:
-        """Read a connection's extras; unknown keys are refused (a typo must not be ignored)."""
-        values = {
-            (key[len(_PREFIX) :] if key.startswith(_PREFIX) else key): value
-            for key, value in extras.items()
-            if value not in (None, "")
-        }
-        known = {"backend", "home", "aws_conn_id", "region_name", "bucket", "verify"}
-        known |= {"botocore_config", "address", "runtime_env", "storage"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise RLConfigError(
-                f"Connection {conn_id!r} has unknown extras {unknown}: allowed are "
-                f"{sorted(known)}. Remove or rename them."
-            )
-        config = values.get("botocore_config")
-        if config is not None and not isinstance(config, Mapping):
-            raise RLConfigError(
-                f"Connection {conn_id!r} has botocore_config={config!r}: it must be a JSON "
-                'object of botocore Config arguments, e.g. {"retries": {"mode": "standard"}}.'
-            )
-        runtime_env = values.get("runtime_env")
-        if runtime_env is not None and not isinstance(runtime_env, Mapping):
-            raise RLConfigError(
-                f"Connection {conn_id!r} has runtime_env={runtime_env!r}: it must be a JSON "
-                'object (Ray\'s runtime_env), e.g. {"pip": ["gymnasium"]}.'
-            )
-        backend = BackendKind.coerce(
-            values.get("backend", BackendKind.LOCAL),
-            argument=f"backend extra of connection {conn_id!r}:",
-            fix='Fix the connection\'s extra, e.g. {"backend": "local"}.',
-        )
-        if backend is BackendKind.RAY and not values.get("address"):
-            raise RLConfigError(
-                f"Connection {conn_id!r} has backend 'ray' without an address: add the Ray job "
-                'server\'s URL, e.g. {"backend": "ray", "address": "http://head:8265"}.'
-            )
-        return cls(
-            conn_id=conn_id,
-            backend=BackendKind.coerce(
-                values.get("backend", BackendKind.LOCAL),
-                argument=f"backend extra of connection {conn_id!r}:",
-                fix='Fix the connection\'s extra, e.g. {"backend": "local"}.',
-            ),
-            home=values.get("home"),
-            aws_conn_id=values.get("aws_conn_id", "aws_default"),
-            region_name=values.get("region_name"),
-            bucket=values.get("bucket"),
-            verify=values.get("verify"),
-            botocore_config=dict(config) if config is not None else None,
-            address=values.get("address"),
-            runtime_env=dict(runtime_env) if runtime_env is not None else None,
-            storage=values.get("storage"),
-            token=password,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The non-default settings, for a trigger's ``serialize()``."""
-        out: dict[str, Any] = {"conn_id": self.conn_id, "backend": self.backend.value}
-        for key in (
-            "home",
-            "region_name",
-            "bucket",
-            "verify",
-            "botocore_config",
-            "address",
-            "runtime_env",
-            "storage",
-            "token",
-        ):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = dict(value) if isinstance(value, Mapping) else value
-        out["aws_conn_id"] = self.aws_conn_id
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BackendSettings:
-        conn_id = str(data.get("conn_id", DEFAULT_CONN_ID))
-        extras = {k: v for k, v in data.items() if k not in ("conn_id", "token")}
-        return cls.from_extras(conn_id, extras, password=data.get("token"))
 
 
 class RLHook(BaseHook):
@@ -195,20 +79,19 @@ class RLHook(BaseHook):
         return self._build()[0]
 
     @cached_property
-    def async_backend(self) -> AsyncTrainingBackend:
+    def async_backend(self) -> AsyncBackend:
         """The async backend triggers poll with (never blocks the event loop)."""
         return self._build()[1]
 
-    def _build(self) -> tuple[Backend, AsyncTrainingBackend]:
-        built: tuple[Backend, AsyncTrainingBackend] | None = self.__dict__.get("_built")
+    def _build(self) -> tuple[Backend, AsyncBackend]:
+        built: tuple[Backend, AsyncBackend] | None = self.__dict__.get("_built")
         if built is None:
+            from rl_provider.backends.registry import open_async_backend, open_backend
+
             settings = self.settings
-            if settings.backend is BackendKind.SAGEMAKER:
-                built = _sagemaker_backends(settings)
-            elif settings.backend is BackendKind.RAY:
-                built = _ray_backends(settings)
-            else:
-                built = _local_backends(settings)
+            aws = _aws_clients(settings) if settings.backend is BackendKind.SAGEMAKER else None
+            backend = open_backend(settings, aws=aws)
+            built = (backend, open_async_backend(settings, backend, aws=aws))
             self.__dict__["_built"] = built
         return built
 
@@ -250,33 +133,7 @@ def backend_kind(conn_id: str) -> BackendKind:
     return BackendKind.LOCAL if settings is None else settings.backend
 
 
-def _local_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:
-    from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
-
-    backend = LocalBackend(settings.home, region=settings.region_name)
-    return backend, AsyncLocalBackend(backend)
-
-
-def _ray_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:
-    from rl_provider.backends.local import LocalBackend
-    from rl_provider.backends.ray import AsyncRayBackend, RayBackend
-
-    # Models trained on Ray are served by the local backend (docs/RAY.md).
-    serving = LocalBackend(settings.home, region=settings.region_name)
-    address = str(settings.address)
-    backend: Backend = RayBackend(
-        address,
-        token=settings.token,
-        runtime_env=settings.runtime_env,
-        storage=settings.storage,
-        serving=serving,
-        region=settings.region_name,
-    )
-    async_backend = AsyncRayBackend(address, token=settings.token, serving=serving)
-    return backend, async_backend
-
-
-def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTrainingBackend]:
+def _aws_clients(settings: BackendSettings) -> AwsClients:
     """SageMaker clients built from the Amazon provider's ``AwsBaseHook`` (its connection).
 
     The sync factory returns a boto3 client; the async one returns the provider's aiobotocore
@@ -285,7 +142,7 @@ def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTraini
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    from rl_provider.backends.sagemaker import AsyncSageMakerBackend, SageMakerBackend
+    from rl_provider.backends.registry import AwsClients
 
     def aws_hook(service: str | None = None) -> AwsBaseHook:
         return AwsBaseHook(
@@ -305,11 +162,6 @@ def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTraini
         async with await aws_hook(service).get_async_conn() as client:  # type: ignore[no-untyped-call]
             yield client
 
-    # No region in the rl connection: the backend asks its client (the aws connection's region);
-    # resolving it here would read the aws connection synchronously, also from a trigger.
-    backend: Backend = SageMakerBackend(
-        client_factory=client_factory, region_name=settings.region_name, bucket=settings.bucket
-    )
     # Every trigger of the triggerer with the same AWS settings shares one client per service.
     pool_key = (
         settings.aws_conn_id,
@@ -317,9 +169,8 @@ def _sagemaker_backends(settings: BackendSettings) -> tuple[Backend, AsyncTraini
         repr(settings.verify),
         json.dumps(settings.botocore_config, sort_keys=True, default=str),
     )
-    async_backend: AsyncTrainingBackend = AsyncSageMakerBackend(
+    return AwsClients(
+        client_factory=client_factory,
         async_client_factory=async_client_factory,
-        region_name=settings.region_name,
         client_pool_key=pool_key,
     )
-    return backend, async_backend

@@ -14,7 +14,8 @@ from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from rl_provider.core.enums import EndpointStatus
-from rl_provider.core.naming import name_from_base, validate_name
+from rl_provider.core.lifecycle import Outcome, plan_deploy, production_variant, wait_for_outcome
+from rl_provider.core.naming import validate_name
 from rl_provider.exceptions import (
     EndpointNotFoundError,
     ModelNotFoundError,
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 
 # The trigger module (and with it airflow.triggers.base, which builds pydantic models at import)
 # is imported in the methods that run a task, not when a DAG file is parsed.
-
-# The only variant name the SDK's deploy() creates (sagemaker.session.production_variant).
-VARIANT_NAME = "AllTraffic"
 
 
 class RLDeployOperator(RLExtraLinks, BaseOperator):
@@ -113,25 +111,28 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
             )
             return self._result(context, hook, current.endpoint_config_name, current)
         try:
-            config_name = self._create_config(backend)
-            if current is None:
-                self.log.info(
-                    "Creating endpoint %s with model %s.", self.endpoint_name, self.model_name
-                )
-                backend.create_endpoint(
-                    EndpointName=self.endpoint_name, EndpointConfigName=config_name
-                )
-            else:
+            plan = plan_deploy(self.endpoint_name, current)
+            config_name = plan.config_name
+            if plan.update:
                 self.log.info(
                     "Updating endpoint %s (blue/green) from %s to %s (model %s).",
                     self.endpoint_name,
-                    current.endpoint_config_name,
+                    plan.previous_config_name,
                     config_name,
                     self.model_name,
                 )
-                backend.update_endpoint(
-                    EndpointName=self.endpoint_name, EndpointConfigName=config_name
+            else:
+                self.log.info(
+                    "Creating endpoint %s with model %s.", self.endpoint_name, self.model_name
                 )
+            plan.start(
+                backend,
+                [
+                    production_variant(
+                        self.model_name, self.initial_instance_count, self.instance_type
+                    )
+                ],
+            )
         except RLConfigError as err:
             raise AirflowFailException(str(err)) from err
         except ResourceExistsError as err:
@@ -237,23 +238,6 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
             for v in config.production_variants
         ] == [(self.model_name, self.instance_type, self.initial_instance_count)]
 
-    def _create_config(self, backend: Backend) -> str:
-        # A new config per deploy (SDK: name_from_base): configs are immutable in SageMaker.
-        config_name = name_from_base(self.endpoint_name)
-        backend.create_endpoint_config(
-            EndpointConfigName=config_name,
-            ProductionVariants=[
-                {
-                    "VariantName": VARIANT_NAME,
-                    "ModelName": self.model_name,
-                    "InitialInstanceCount": self.initial_instance_count,
-                    "InstanceType": self.instance_type,
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-        )
-        return config_name
-
     def _wait_or_defer(
         self,
         backend: Backend,
@@ -316,29 +300,43 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
         ``None`` once ``until`` has passed with the endpoint still changing."""
         from rl_provider.triggers.endpoint import EndpointEventStatus, endpoint_event
 
-        last_status: EndpointStatus | None = None
-        while True:
-            description = backend.describe_endpoint(self.endpoint_name)
-            if description.endpoint_status is not last_status:
-                last_status = description.endpoint_status
-                self.log.info("Endpoint %s: %s", self.endpoint_name, last_status.value)
-            event = endpoint_event(description, endpoint_config_name=config_name)
-            if event is not None:
-                return event
-            if deadline is not None and time.time() >= deadline:
-                return {
-                    "status": EndpointEventStatus.TIMEOUT.value,
-                    "endpoint_name": self.endpoint_name,
-                    "message": f"Endpoint {self.endpoint_name} was still "
-                    f"{description.endpoint_status.value} after max_ingestion_time="
-                    f"{self.max_ingestion_time}s.",
-                }
-            pause = self.check_interval
+        last_status: list[EndpointStatus] = []
+
+        def pause(description: EndpointDescription) -> bool:
+            seconds = self.check_interval
             if until is not None:
                 if time.time() >= until:
-                    return None
-                pause = min(pause, until - time.time())
-            time.sleep(pause)
+                    return False
+                seconds = min(seconds, until - time.time())
+            time.sleep(seconds)
+            return True
+
+        def report(description: EndpointDescription) -> None:
+            if last_status[-1:] != [description.endpoint_status]:
+                last_status.append(description.endpoint_status)
+                self.log.info(
+                    "Endpoint %s: %s", self.endpoint_name, description.endpoint_status.value
+                )
+
+        outcome = wait_for_outcome(
+            backend,
+            self.endpoint_name,
+            endpoint_config_name=config_name,
+            deadline=deadline,
+            pause=pause,
+            report=report,
+        )
+        if outcome is None:
+            return None
+        if outcome.outcome is Outcome.TIMEOUT:
+            return {
+                "status": EndpointEventStatus.TIMEOUT.value,
+                "endpoint_name": self.endpoint_name,
+                "message": f"Endpoint {self.endpoint_name} was still "
+                f"{outcome.description.endpoint_status.value} after max_ingestion_time="
+                f"{self.max_ingestion_time}s.",
+            }
+        return endpoint_event(outcome.description, endpoint_config_name=config_name)
 
     def _complete(self, context: Context, hook: RLHook, event: dict[str, Any]) -> dict[str, Any]:
         from rl_provider.triggers.endpoint import EndpointEventStatus

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, overload
 from airflow.sdk import Asset, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from rl_provider.core.enums import CoercibleEnum, SecondaryStatus, TrainingJobStatus
+from rl_provider.core.enums import CoercibleEnum, TrainingJobStatus
 from rl_provider.core.jobs import job_failed_error
 from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_base, validate_name
 from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from rl_provider.backends.base import Backend
     from rl_provider.core.estimator import RLEstimator
     from rl_provider.core.jobs import TrainingJobDescription
+    from rl_provider.core.lifecycle import Described, Lines
 
 __all__ = [
     "ActionIfJobExists",
@@ -408,38 +409,42 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
     ) -> tuple[TrainingJobDescription | None, Any]:
         """Poll until the job ends (its description) or ``until`` passes (``None``); with the
         log cursor after the lines printed."""
-        cursor: Any = None
-        last: tuple[TrainingJobStatus, SecondaryStatus | None] | None = None
-        while True:
-            description = backend.describe_training_job(name)
-            if self.print_log:
-                cursor = self._print_logs(backend, name, cursor)
-            status = (description.training_job_status, description.secondary_status)
-            if status != last:
+        # Imported when a task runs: DAG files that only declare the task never pay for it.
+        from rl_provider.core.lifecycle import Lines, Outcome, TrainingFollower, follow
+
+        def report(step: Described | Lines) -> None:
+            if isinstance(step, Lines):
+                for line in step.lines:
+                    self.log.info("%s", line)
+            elif step.changed:
+                description = step.description
                 self.log.info(
                     "Training job %s: %s - %s",
                     name,
-                    status[0].value,
-                    status[1].value if status[1] else "-",
+                    description.training_job_status.value,
+                    description.secondary_status.value if description.secondary_status else "-",
                 )
-                last = status
-            if description.is_terminal:
-                if self.print_log:  # the last lines may land together with the terminal state
-                    cursor = self._print_logs(backend, name, cursor)
-                return description, cursor
-            if deadline is not None and time.time() >= deadline:
-                self.log.error("max_ingestion_time reached: stopping training job %s.", name)
-                backend.stop_training_job(name)
-                raise AirflowException(
-                    f"Training job {name} exceeded max_ingestion_time "
-                    f"({self.max_ingestion_time} s) and was stopped."
-                )
-            pause = self.check_interval
+
+        def pause() -> bool:
+            seconds = self.check_interval
             if until is not None:
                 if time.time() >= until:
-                    return None, cursor
-                pause = min(pause, until - time.time())
-            self._sleep(pause)
+                    return False
+                seconds = min(seconds, until - time.time())
+            self._sleep(seconds)
+            return True
+
+        follower = TrainingFollower(name, logs=self.print_log, deadline=deadline)
+        ended = follow(follower, backend, pause=pause, report=report)
+        if ended is None:
+            return None, follower.cursor
+        if ended.outcome is Outcome.TIMEOUT:
+            self.log.error("max_ingestion_time reached: stopped training job %s.", name)
+            raise AirflowException(
+                f"Training job {name} exceeded max_ingestion_time "
+                f"({self.max_ingestion_time} s) and was stopped."
+            )
+        return ended.description, ended.cursor
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -453,12 +458,6 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
             if left <= 0:
                 return
             time.sleep(min(left, _KILL_CHECK))
-
-    def _print_logs(self, backend: Backend, name: str, cursor: Any) -> Any:
-        lines, cursor = backend.read_logs(name, cursor)
-        for line in lines:
-            self.log.info("%s", line)
-        return cursor
 
     def _finish(self, context: Context, description: TrainingJobDescription) -> dict[str, Any]:
         name = description.training_job_name

@@ -24,7 +24,9 @@ from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_wat
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from rl_provider.backends.base import Backend
     from rl_provider.core.jobs import TrainingJobDescription
+    from rl_provider.core.lifecycle import Described, Lines
 
 __all__ = ["RLTrainingJobSensor", "log_cursor_variable"]
 
@@ -80,9 +82,8 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
             persist_training_links(context, self.hook, backend, self.job_name)
         if not self.deferrable:
             return super().execute(context)
-        description = backend.describe_training_job(self.job_name)
-        cursor = self._print_new_lines(context, None)
-        if description.is_terminal:
+        description, cursor, ended = self._check(backend, None)
+        if ended:
             return self._finish(context, description)
         from rl_provider.triggers.base import defer_grace  # only when deferring
         from rl_provider.triggers.training_job import RLTrainingJobTrigger
@@ -108,16 +109,8 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         with config_errors_fail():
             backend = self.hook.backend
-        description = backend.describe_training_job(self.job_name)
-        self.log.info(
-            "Training job %s: %s - %s",
-            self.job_name,
-            description.training_job_status.value,
-            description.secondary_status.value if description.secondary_status else "-",
-        )
-        cursor = self._load_cursor(context)
-        cursor = self._print_new_lines(context, cursor)
-        if not description.is_terminal:
+        description, cursor, ended = self._check(backend, self._load_cursor(context))
+        if not ended:
             self._save_cursor(context, cursor)
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self._finish(context, description))
@@ -134,20 +127,36 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
 
     # ------------------------------------------------------------------------------ helpers
     def _finish(self, context: Context, description: TrainingJobDescription) -> dict[str, Any]:
-        self._print_new_lines(context, self._load_cursor(context))  # lines of the last moment
         self._forget_cursor(context)
         if description.is_failure:
             raise description.failure_error()
         return {"Training": description.to_api()}
 
-    def _print_new_lines(self, context: Context, cursor: Any) -> Any:
-        if not self.print_log:
-            return cursor
-        lines, cursor = self.hook.backend.read_logs(self.job_name, cursor)
-        for line in lines:
-            self.log.info("%s", line)
-        self._cursor = cursor
-        return cursor
+    def _check(self, backend: Backend, cursor: Any) -> tuple[TrainingJobDescription, Any, bool]:
+        """One poll of the core's follower: the description, the log cursor after the lines
+        printed (every line, once the job has ended), and whether the job has ended."""
+        from rl_provider.core.lifecycle import Lines, TrainingFollower, follow
+
+        seen: list[TrainingJobDescription] = []
+
+        def report(step: Described | Lines) -> None:
+            if isinstance(step, Lines):
+                for line in step.lines:
+                    self.log.info("%s", line)
+                return
+            description = step.description
+            seen.append(description)
+            self.log.info(
+                "Training job %s: %s - %s",
+                self.job_name,
+                description.training_job_status.value,
+                description.secondary_status.value if description.secondary_status else "-",
+            )
+
+        follower = TrainingFollower(self.job_name, logs=self.print_log, cursor=cursor)
+        ended = follow(follower, backend, pause=lambda: False, report=report)
+        self._cursor = follower.cursor
+        return seen[-1], follower.cursor, ended is not None
 
     def _variable(self, context: Context) -> str:
         ti = context["ti"]

@@ -11,17 +11,32 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.triggers.base import BaseTrigger
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from rl_provider.core.lifecycle import Outcome
+from rl_provider.exceptions import RLProviderError
 from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendSettings, RLHook
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend
+    from rl_provider.backends.base import AsyncBackend
 
-__all__ = ["STAGGER_SECONDS", "RLBaseTrigger", "defer_grace"]
+__all__ = ["STAGGER_SECONDS", "EventStatus", "RLBaseTrigger", "defer_grace"]
+
+
+class EventStatus(StrEnum):
+    """The ``status`` of every trigger event: the core's ``Outcome`` values, plus ``error``
+    when watching itself failed (a backend error)."""
+
+    SUCCESS = Outcome.SUCCESS.value
+    FAILED = Outcome.FAILED.value
+    STOPPED = Outcome.STOPPED.value
+    TIMEOUT = Outcome.TIMEOUT.value
+    ERROR = "error"
+
 
 # Measured in a real deployment (LocalExecutor, 2 loaded cores): the deferring task process
 # exited 5.3 s after defer(); twice that leaves room for the executor to report it.
@@ -113,7 +128,35 @@ class RLBaseTrigger(BaseTrigger):
         polling in step for the rest of their lives."""
         await asyncio.sleep(self.poll_interval * random.uniform(0.9, 1.1))
 
-    async def async_backend(self) -> AsyncTrainingBackend:
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll (``_poll``) with this trigger's own async backend, closed afterwards; a backend
+        error becomes an ``error`` event (``_error_event``). One event, held until
+        ``not_before``."""
+        try:
+            backend = await self.async_backend()
+            try:
+                event = await self._poll(backend)
+            finally:
+                await backend.aclose()  # no HTTP session outlives the trigger, nor on cancel
+        except RLProviderError as err:
+            self.log.error("%s failed: %s", self._watching(), err)
+            event = self._error_event(str(err))
+        await self.hold_event()
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
+
+    async def _poll(self, backend: AsyncBackend) -> dict[str, Any]:
+        """Poll until the resource settles; return the event."""
+        raise NotImplementedError
+
+    def _watching(self) -> str:
+        """What this trigger watches, for the log ("Following training job x")."""
+        raise NotImplementedError
+
+    def _error_event(self, message: str) -> dict[str, Any]:
+        """The ``error`` event of this trigger's schema."""
+        raise NotImplementedError
+
+    async def async_backend(self) -> AsyncBackend:
         """Build the hook's async backend on a worker thread: opening a home or a connection
         blocks. Triggers use nothing else (the sync backend would build a second set of clients).
         """

@@ -6,32 +6,23 @@ the deploy operator's synchronous wait and the endpoint sensor use it too, so ev
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Mapping
-from enum import StrEnum
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import TriggerEvent
-
 from rl_provider.core.enums import EndpointStatus
-from rl_provider.exceptions import RLProviderError
+from rl_provider.core.lifecycle import Outcome, endpoint_outcome, endpoint_step
 from rl_provider.hooks.rl import DEFAULT_CONN_ID
-from rl_provider.triggers.base import RLBaseTrigger
+from rl_provider.triggers.base import EventStatus, RLBaseTrigger
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend
+    from rl_provider.backends.base import AsyncBackend
     from rl_provider.core.jobs import EndpointDescription
 
 __all__ = ["EndpointEventStatus", "RLEndpointTrigger", "endpoint_event"]
 
 
-class EndpointEventStatus(StrEnum):
-    """The ``status`` values of an endpoint event (DESIGN section 5)."""
-
-    SUCCESS = "success"
-    FAILED = "failed"
-    TIMEOUT = "timeout"
-    ERROR = "error"
+#: The ``status`` values of an endpoint event (DESIGN section 5; never ``stopped``).
+EndpointEventStatus = EventStatus
 
 
 def _event(
@@ -58,27 +49,16 @@ def _event(
 def endpoint_event(
     description: EndpointDescription, *, endpoint_config_name: str | None = None
 ) -> dict[str, Any] | None:
-    """The outcome of a wait, or ``None`` while the endpoint is still changing.
-
-    With ``endpoint_config_name`` (a create or update that must take effect), an InService
-    endpoint that still serves another config is a failed update: SageMaker rolls a failed
-    update back to the previous config and keeps the endpoint InService, with FailureReason.
-    """
-    name = description.endpoint_name
-    status = description.endpoint_status
-    if status.is_failure():
-        return _event(name, EndpointEventStatus.FAILED, description, description.failure_reason)
-    if status is not EndpointStatus.IN_SERVICE:
+    """The event of the core's wait rule (``rl_provider.core.lifecycle.endpoint_outcome``), or
+    ``None`` while the endpoint is still changing."""
+    outcome = endpoint_outcome(description, endpoint_config_name=endpoint_config_name)
+    if outcome is None:
         return None
-    if endpoint_config_name is None or description.endpoint_config_name == endpoint_config_name:
-        return _event(name, EndpointEventStatus.SUCCESS, description)
-    reason = description.failure_reason or "no reason given"
     return _event(
-        name,
-        EndpointEventStatus.FAILED,
+        description.endpoint_name,
+        EndpointEventStatus(outcome.outcome.value),
         description,
-        f"The update to endpoint config {endpoint_config_name} failed and the endpoint still "
-        f"serves {description.endpoint_config_name}: {reason}",
+        outcome.failure_reason,
     )
 
 
@@ -120,23 +100,13 @@ class RLEndpointTrigger(RLBaseTrigger):
         self.endpoint_config_name = endpoint_config_name
         self.deadline = deadline
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._watch()
-        except RLProviderError as err:
-            self.log.error("Watching endpoint %s failed: %s", self.endpoint_name, err)
-            event = _event(self.endpoint_name, EndpointEventStatus.ERROR, None, message=str(err))
-        await self.hold_event()
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
+    def _watching(self) -> str:
+        return f"Watching endpoint {self.endpoint_name}"
 
-    async def _watch(self) -> dict[str, Any]:
-        backend = await self.async_backend()
-        try:
-            return await self._poll(backend)
-        finally:
-            await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
+    def _error_event(self, message: str) -> dict[str, Any]:
+        return _event(self.endpoint_name, EndpointEventStatus.ERROR, None, message=message)
 
-    async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
+    async def _poll(self, backend: AsyncBackend) -> dict[str, Any]:
         last_status: EndpointStatus | None = None
         await self.stagger()
         while True:
@@ -144,10 +114,15 @@ class RLEndpointTrigger(RLBaseTrigger):
             if description.endpoint_status is not last_status:
                 last_status = description.endpoint_status
                 self.log.info("Endpoint %s: %s", self.endpoint_name, last_status.value)
-            event = endpoint_event(description, endpoint_config_name=self.endpoint_config_name)
-            if event is not None:
-                return event
-            if self.deadline is not None and time.time() >= self.deadline:
+            outcome = endpoint_step(
+                description,
+                endpoint_config_name=self.endpoint_config_name,
+                deadline=self.deadline,
+            )
+            if outcome is None:
+                await self.sleep_between_polls()
+                continue
+            if outcome.outcome is Outcome.TIMEOUT:
                 return _event(
                     self.endpoint_name,
                     EndpointEventStatus.TIMEOUT,
@@ -155,4 +130,9 @@ class RLEndpointTrigger(RLBaseTrigger):
                     message=f"Endpoint {self.endpoint_name} was still "
                     f"{description.endpoint_status.value} at the deadline.",
                 )
-            await self.sleep_between_polls()
+            return _event(
+                self.endpoint_name,
+                EndpointEventStatus(outcome.outcome.value),
+                description,
+                outcome.failure_reason,
+            )

@@ -2,40 +2,33 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Mapping
-from enum import StrEnum
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import TriggerEvent
-
-from rl_provider.core.enums import TrainingJobStatus
-from rl_provider.exceptions import RLProviderError
+from rl_provider.core.lifecycle import (
+    Describe,
+    Described,
+    Lines,
+    Outcome,
+    Pause,
+    ReadLogs,
+    Stop,
+    TrainingFollower,
+    TrainingOutcome,
+    outcome_of,
+)
 from rl_provider.hooks.rl import DEFAULT_CONN_ID
-from rl_provider.triggers.base import RLBaseTrigger
+from rl_provider.triggers.base import EventStatus, RLBaseTrigger
 
 if TYPE_CHECKING:
-    from rl_provider.backends.base import AsyncTrainingBackend
+    from rl_provider.backends.base import AsyncBackend
     from rl_provider.core.jobs import TrainingJobDescription
 
 __all__ = ["RLTrainingJobTrigger", "TrainingEventStatus", "training_event"]
 
 
-class TrainingEventStatus(StrEnum):
-    """The ``status`` values of a training event (DESIGN section 5)."""
-
-    SUCCESS = "success"
-    FAILED = "failed"
-    STOPPED = "stopped"
-    TIMEOUT = "timeout"
-    ERROR = "error"
-
-
-_EVENT_STATUS = {
-    TrainingJobStatus.COMPLETED: TrainingEventStatus.SUCCESS,
-    TrainingJobStatus.FAILED: TrainingEventStatus.FAILED,
-    TrainingJobStatus.STOPPED: TrainingEventStatus.STOPPED,
-}
+#: The ``status`` values of a training event (DESIGN section 5).
+TrainingEventStatus = EventStatus
 
 
 def training_event(
@@ -49,7 +42,7 @@ def training_event(
     Plain JSON values only: events cross processes through Airflow's serializer.
     """
     event: dict[str, Any] = {
-        "status": (status or _EVENT_STATUS[description.training_job_status]).value,
+        "status": (status or TrainingEventStatus(outcome_of(description).value)).value,
         "job_name": description.training_job_name,
         "failure_reason": description.failure_reason,
         "secondary_status": (
@@ -121,72 +114,73 @@ class RLTrainingJobTrigger(RLBaseTrigger):
         self.progress_key = progress_key
         self.try_number = try_number
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._follow()
-        except RLProviderError as err:
-            self.log.error("Following training job %s failed: %s", self.job_name, err)
-            event = {
-                "status": TrainingEventStatus.ERROR.value,
-                "job_name": self.job_name,
-                "failure_reason": None,
-                "secondary_status": None,
-                "final_metrics": {},
-                "message": str(err),
-            }
-        await self.hold_event()
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]  # untyped in Airflow
+    def _watching(self) -> str:
+        return f"Following training job {self.job_name}"
 
-    async def _follow(self) -> dict[str, Any]:
-        backend = await self.async_backend()
-        try:
-            return await self._poll(backend)
-        finally:
-            await backend.aclose()  # no HTTP session outlives the trigger, also on cancellation
+    def _error_event(self, message: str) -> dict[str, Any]:
+        return {
+            "status": TrainingEventStatus.ERROR.value,
+            "job_name": self.job_name,
+            "failure_reason": None,
+            "secondary_status": None,
+            "final_metrics": {},
+            "message": message,
+        }
 
-    async def _poll(self, backend: AsyncTrainingBackend) -> dict[str, Any]:
-        cursor = self._stored_cursor() if self.print_log else None
-        last_status = None
+    async def _poll(self, backend: AsyncBackend) -> dict[str, Any]:
+        """Drive the core's follower (``rl_provider.core.lifecycle``) with the async backend."""
+        follower = TrainingFollower(
+            self.job_name,
+            logs=self.print_log,
+            cursor=self._stored_cursor() if self.print_log else None,
+            deadline=self.deadline,
+        )
+        steps = follower.steps()
+        reply: Any = None
         await self.stagger()
-        while True:
-            description = await backend.describe_training_job(self.job_name)
-            if self.print_log:
-                cursor = await self._print_logs(backend, cursor)
-            status = (description.training_job_status, description.secondary_status)
-            if status != last_status:
-                self.log.info(
-                    "Training job %s: %s - %s",
-                    self.job_name,
-                    description.training_job_status.value,
-                    description.secondary_status.value if description.secondary_status else "-",
-                )
-                last_status = status
-            if description.is_terminal:
-                if self.print_log:  # the last lines may land together with the terminal state
-                    await self._print_logs(backend, cursor)
-                return training_event(description)
-            if self.deadline is not None and time.time() >= self.deadline:
-                self.log.error(
-                    "Training job %s still %s at the max_ingestion_time deadline: stopping it.",
-                    self.job_name,
-                    description.training_job_status.value,
-                )
-                await backend.stop_training_job(self.job_name)
-                return training_event(
-                    description,
-                    status=TrainingEventStatus.TIMEOUT,
-                    message=f"Training job {self.job_name} exceeded max_ingestion_time and was "
-                    "stopped.",
-                )
-            await self.sleep_between_polls()
+        try:
+            while True:
+                step = steps.send(reply)
+                reply = None
+                if isinstance(step, Describe):
+                    reply = await backend.describe_training_job(self.job_name)
+                elif isinstance(step, ReadLogs):
+                    reply = await backend.read_logs(self.job_name, step.cursor)
+                elif isinstance(step, Stop):
+                    self.log.error(
+                        "Training job %s still running at the max_ingestion_time deadline: "
+                        "stopping it.",
+                        self.job_name,
+                    )
+                    await backend.stop_training_job(self.job_name)
+                elif isinstance(step, Pause):
+                    await self.sleep_between_polls()
+                else:
+                    self._report(step)
+        except StopIteration as end:
+            ended: TrainingOutcome = end.value
+        if ended.outcome is Outcome.TIMEOUT:
+            return training_event(
+                ended.description,
+                status=TrainingEventStatus.TIMEOUT,
+                message=f"Training job {self.job_name} exceeded max_ingestion_time and was "
+                "stopped.",
+            )
+        return training_event(ended.description)
 
-    async def _print_logs(self, backend: Any, cursor: Any) -> Any:
-        lines, cursor = await backend.read_logs(self.job_name, cursor)
-        for line in lines:
-            self.log.info("%s", line)
-        if lines:
-            self._store_cursor(cursor)
-        return cursor
+    def _report(self, step: Described | Lines) -> None:
+        if isinstance(step, Lines):
+            for line in step.lines:
+                self.log.info("%s", line)
+            self._store_cursor(step.cursor)
+        elif step.changed:
+            description = step.description
+            self.log.info(
+                "Training job %s: %s - %s",
+                self.job_name,
+                description.training_job_status.value,
+                description.secondary_status.value if description.secondary_status else "-",
+            )
 
     def _stored_cursor(self) -> Any:
         """The cursor after the last line this try printed: the stored one, else the defer's."""

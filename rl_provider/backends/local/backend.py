@@ -12,39 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import functools
-import io
 import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rl_provider.backends.local import container, files, transfer
-from rl_provider.backends.local.endpoint import (
-    ENDPOINT,
-    ENDPOINT_CONFIG,
-    MODEL,
-    MODEL_DIR_IN_CONTAINER,
-)
-from rl_provider.backends.local.processes import process_start, same_process
+from rl_provider.backends.local import files, transfer
+from rl_provider.backends.local.common import listing, spawn_detached, utc
+from rl_provider.backends.local.processes import same_process
 from rl_provider.backends.local.runner import log_path
+from rl_provider.backends.local.serving import LocalServing
 from rl_provider.backends.local.store import JobRow, LocalStore, resolve_home
 from rl_provider.core import hyperparameters as hp
-from rl_provider.core.enums import EndpointStatus, SecondaryStatus, TrainingJobStatus
+from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.jobs import (
-    EndpointConfigDescription,
     EndpointDescription,
-    ModelDescription,
     TrainingJobDescription,
     request_echo,
 )
@@ -52,57 +41,18 @@ from rl_provider.core.naming import validate_name
 from rl_provider.core.packaging import repack_model
 from rl_provider.exceptions import (
     BackendError,
-    EndpointNotFoundError,
-    ModelInvocationError,
-    ModelNotFoundError,
     ResourceExistsError,
     RLConfigError,
 )
-from rl_provider.serving.client import ServerConnection
 
 # SageMaker gives a stopped job's processes 120 s between SIGTERM and SIGKILL.
 DEFAULT_STOP_GRACE_SECONDS = 120.0
 # A job whose runner never registered within this time was orphaned by its creator.
 _RUNNER_REGISTRATION_SECONDS = 60.0
 _ARN = "arn:aws:sagemaker:local:000000000000:training-job/{}"
-# SageMaker's InvokeEndpoint payload limit; the model server enforces it too (413).
-MAX_INVOCATION_BYTES = 6 * 1024 * 1024
 
 _T = TypeVar("_T")
 _ENV_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,511}")
-
-
-def _arn(kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:local:000000000000:{kind}/{name}"
-
-
-def _utc(ts: float | None) -> dt.datetime | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
-
-
-def _spawn_detached(
-    module: str, args: list[str], home: Path, cwd: Path, uris: list[str]
-) -> tuple[int, float]:
-    """Start ``python -m module HOME ARGS --detach``; return the detached process's pid/start.
-
-    The process gets the scrubbed environment and a private umask; if ``uris`` include s3://
-    locations it gets the caller's AWS credentials on stdin (kept in its memory, never in an
-    environment user code can read).
-    """
-    spawned = subprocess.run(
-        [sys.executable, "-m", module, str(home), *args, "--detach"],
-        input=transfer.credentials_for(uris) + "\n",
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=container.scrubbed_env(),
-        umask=files.PRIVATE_UMASK,
-    )
-    if spawned.returncode != 0 or not spawned.stdout.strip().isdigit():
-        raise OSError(spawned.stderr.strip() or f"{module} exited {spawned.returncode}")
-    pid = int(spawned.stdout.strip())
-    started = process_start(pid)
-    return pid, started if started is not None else 0.0
 
 
 def _request_uris(request: Mapping[str, Any]) -> list[str]:
@@ -119,38 +69,7 @@ def _request_uris(request: Mapping[str, Any]) -> list[str]:
     return uris
 
 
-def _listing(
-    items: Iterable[_T],
-    name: Callable[[_T], str],
-    name_contains: str | None,
-    max_results: int,
-    summary: Callable[[_T], dict[str, Any] | None],
-) -> list[dict[str, Any]]:
-    """A List* page: the summaries of the items whose name contains ``name_contains``, in order,
-    at most ``max_results``; ``summary`` returns None for an item to leave out."""
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-        # SageMaker's List* calls take MaxResults between 1 and 100.
-        raise RLConfigError(f"MaxResults={max_results!r}: pass a positive int.")
-    summaries: list[dict[str, Any]] = []
-    for item in items:
-        if name_contains and name_contains not in name(item):
-            continue
-        entry = summary(item)
-        if entry is not None:
-            summaries.append(entry)
-            if len(summaries) >= max_results:
-                break
-    return summaries
-
-
-def _alive(record: Mapping[str, Any] | None) -> bool:
-    """Whether the process a record names (pid + start time) still runs."""
-    if not record or not record.get("pid"):
-        return False
-    return same_process(int(record["pid"]), record.get("started"))
-
-
-class LocalBackend:
+class LocalBackend(LocalServing):
     """The embedded backend. ``home``: ``RL_PROVIDER_HOME``, ``$AIRFLOW_HOME/rl_provider``, ~."""
 
     poll_interval = 0.5
@@ -166,17 +85,7 @@ class LocalBackend:
         self.store = LocalStore.shared(self.home)
         self.stop_grace_seconds = stop_grace_seconds
         self._region = region
-        self._local = threading.local()  # keep-alive connections are per thread
-
-    @property
-    def _connections(self) -> dict[str, ServerConnection]:
-        """This thread's keep-alive connections; a forked child (Airflow workers fork) starts
-        afresh rather than share its parent's sockets."""
-        connections: dict[str, ServerConnection] | None = getattr(self._local, "connections", None)
-        if connections is None or self._local.pid != os.getpid():
-            connections = self._local.connections = {}
-            self._local.pid = os.getpid()
-        return connections
+        self._local = threading.local()  # keep-alive connections are per thread (serving)
 
     def __repr__(self) -> str:
         return f"LocalBackend(home={str(self.home)!r})"
@@ -224,7 +133,7 @@ class LocalBackend:
         self.store.insert_job(name, request, self.stop_grace_seconds)
         directory = files.private_dir(self.home / "jobs" / name)
         try:
-            pid, started = _spawn_detached(
+            pid, started = spawn_detached(
                 "rl_provider.backends.local.runner",
                 [name],
                 self.home,
@@ -314,14 +223,14 @@ class LocalBackend:
         transitions = [
             {
                 "Status": t["status"],
-                "StartTime": _utc(t["start_time"]),
-                "EndTime": _utc(t["end_time"]),
+                "StartTime": utc(t["start_time"]),
+                "EndTime": utc(t["end_time"]),
                 "StatusMessage": t["message"],
             }
             for t in self.store.transitions(name)
         ]
         final = [
-            {"MetricName": m["name"], "Value": m["value"], "Timestamp": _utc(m["timestamp"])}
+            {"MetricName": m["name"], "Value": m["value"], "Timestamp": utc(m["timestamp"])}
             for m in self.store.final_metrics(name)
         ]
         api: dict[str, Any] = request_echo(request)
@@ -331,10 +240,10 @@ class LocalBackend:
             TrainingJobStatus=row.status.value,
             SecondaryStatus=row.secondary_status.value,
             FailureReason=row.failure_reason,
-            CreationTime=_utc(row.creation_time),
-            TrainingStartTime=_utc(row.training_start_time),
-            TrainingEndTime=_utc(row.training_end_time),
-            LastModifiedTime=_utc(row.last_modified_time),
+            CreationTime=utc(row.creation_time),
+            TrainingStartTime=utc(row.training_start_time),
+            TrainingEndTime=utc(row.training_end_time),
+            LastModifiedTime=utc(row.last_modified_time),
             SecondaryStatusTransitions=transitions,
             FinalMetricDataList=final,
         )
@@ -395,6 +304,7 @@ class LocalBackend:
 
     def list_training_jobs(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,
@@ -408,7 +318,7 @@ class LocalBackend:
             # Beyond ListTrainingJobs: the last metric values, which a listing shows and which
             # would otherwise cost one DescribeTrainingJob per job.
             metrics = [
-                {"MetricName": m["name"], "Value": m["value"], "Timestamp": _utc(m["timestamp"])}
+                {"MetricName": m["name"], "Value": m["value"], "Timestamp": utc(m["timestamp"])}
                 for m in last_values.get(row.name, ())
             ]
             return {
@@ -417,16 +327,16 @@ class LocalBackend:
                 "TrainingJobArn": _ARN.format(row.name),
                 "TrainingJobStatus": row.status.value,
                 "SecondaryStatus": row.secondary_status.value,
-                "CreationTime": _utc(row.creation_time),
-                "TrainingEndTime": _utc(row.training_end_time),
-                "LastModifiedTime": _utc(row.last_modified_time),
+                "CreationTime": utc(row.creation_time),
+                "TrainingEndTime": utc(row.training_end_time),
+                "LastModifiedTime": utc(row.last_modified_time),
             }
 
         # The status filter applies after reaping: a job whose runner died is Failed, although
         # its row still says InProgress until something describes it.
         rows = self.store.list_jobs()
         return {
-            "TrainingJobSummaries": _listing(
+            "TrainingJobSummaries": listing(
                 rows, lambda row: row.name, NameContains, MaxResults, summary
             )
         }
@@ -451,394 +361,13 @@ class LocalBackend:
         lines = data[:end].decode("utf-8", errors="replace").split("\n")[:-1]
         return lines, offset + end
 
-    def log_file(self, name: str) -> Path:
-        return log_path(self.home, name)
+    def log_location(self, name: str) -> str:
+        """The job's log file (``rl-provider jobs describe`` shows it)."""
+        return str(log_path(self.home, name))
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         self.store.get_job(name)
         return self.store.metrics(name)
-
-    # --------------------------------------------------------------------------- models
-    def create_model(self, **request: Any) -> dict[str, Any]:
-        name = validate_name(request.get("ModelName", ""), kind="model name")
-        container = request.get("PrimaryContainer")
-        if not isinstance(container, Mapping) or not container.get("Image"):
-            raise RLConfigError(
-                f"Model {name!r} needs PrimaryContainer with an Image (and ModelDataUrl): build "
-                "the request with RLModel.create_model_request()."
-            )
-        if container.get("ModelDataUrl"):
-            transfer.check_readable(container["ModelDataUrl"], "ModelDataUrl")
-        submit = container.get("Environment", {}).get("SAGEMAKER_SUBMIT_DIRECTORY")
-        if submit and not submit.startswith(MODEL_DIR_IN_CONTAINER):
-            transfer.check_readable(submit, "SAGEMAKER_SUBMIT_DIRECTORY")
-        body = {
-            "ModelName": name,
-            "PrimaryContainer": dict(container),
-            "ExecutionRoleArn": request.get("ExecutionRoleArn"),
-            "VpcConfig": request.get("VpcConfig"),
-        }
-        try:
-            self.store.put(MODEL, name, body)
-        except ResourceExistsError:
-            raise ResourceExistsError(
-                f"Cannot create already existing model {name!r} (SageMaker rule): delete it or "
-                "pick another name."
-            ) from None
-        return {"ModelArn": _arn("model", name)}
-
-    def describe_model(self, name: str) -> ModelDescription:
-        body = self._get(MODEL, name, ModelNotFoundError, "Model")
-        return ModelDescription.from_api(
-            {**body, "ModelArn": _arn("model", name), "CreationTime": _utc(body["_created"])}
-        )
-
-    def delete_model(self, name: str) -> None:
-        if not self.store.delete(MODEL, name):
-            raise ModelNotFoundError(f"Could not find model {name!r}.")
-
-    def list_models(self, MaxResults: int = 100) -> dict[str, Any]:
-        def summary(name: str) -> dict[str, Any]:
-            return {"ModelName": name, "ModelArn": _arn("model", name)}
-
-        return {"Models": _listing(self.store.names(MODEL), str, None, MaxResults, summary)}
-
-    # ------------------------------------------------------------------ endpoint configs
-    def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        name = validate_name(request.get("EndpointConfigName", ""), kind="endpoint config name")
-        variants = request.get("ProductionVariants") or []
-        if len(variants) != 1:
-            raise RLConfigError(
-                f"Endpoint config {name!r} has {len(variants)} production variants: the local "
-                "backend serves exactly one."
-            )
-        for variant in variants:
-            missing = [k for k in ("ModelName", "InstanceType") if not variant.get(k)]
-            if missing:
-                raise RLConfigError(
-                    f"Endpoint config {name!r}: the production variant has no "
-                    f"{' or '.join(missing)} (SageMaker requires both); got {dict(variant)}."
-                )
-            self._get(MODEL, variant["ModelName"], ModelNotFoundError, "Model")
-        body = {
-            "EndpointConfigName": name,
-            "ProductionVariants": [
-                # SageMaker's defaults for what the variant leaves out.
-                {
-                    "InitialVariantWeight": 1.0,
-                    "VariantName": "AllTraffic",
-                    "InitialInstanceCount": 1,
-                    **v,
-                }
-                for v in variants
-            ],
-        }
-        try:
-            self.store.put(ENDPOINT_CONFIG, name, body)
-        except ResourceExistsError:
-            raise ResourceExistsError(
-                f"Cannot create already existing endpoint configuration {name!r}."
-            ) from None
-        return {"EndpointConfigArn": _arn("endpoint-config", name)}
-
-    def describe_endpoint_config(self, name: str) -> EndpointConfigDescription:
-        body = self._get(ENDPOINT_CONFIG, name, EndpointNotFoundError, "Endpoint configuration")
-        return EndpointConfigDescription.from_api(
-            {
-                **body,
-                "EndpointConfigArn": _arn("endpoint-config", name),
-                "CreationTime": _utc(body["_created"]),
-            }
-        )
-
-    def delete_endpoint_config(self, name: str) -> None:
-        if not self.store.delete(ENDPOINT_CONFIG, name):
-            raise EndpointNotFoundError(f"Could not find endpoint configuration {name!r}.")
-
-    # ------------------------------------------------------------------------ endpoints
-    def create_endpoint(self, **request: Any) -> dict[str, Any]:
-        name = validate_name(request.get("EndpointName", ""), kind="endpoint name")
-        config = request.get("EndpointConfigName", "")
-        self._get(ENDPOINT_CONFIG, config, EndpointNotFoundError, "Endpoint configuration")
-        now = time.time()
-        body = {
-            "EndpointName": name,
-            "EndpointConfigName": config,
-            "EndpointStatus": EndpointStatus.CREATING.value,
-            "LastModifiedTime": now,
-            "generation": 1,
-            "active": None,
-            "pending": {"generation": 1, "config": config},
-        }
-        try:
-            self.store.put(ENDPOINT, name, body)
-        except ResourceExistsError:
-            raise ResourceExistsError(
-                f"Cannot create already existing endpoint {name!r}: update it "
-                "(update_endpoint / deploy(update_endpoint=True)) or delete it first."
-            ) from None
-        self._start_server(name, 1, config)
-        return {"EndpointArn": _arn("endpoint", name)}
-
-    def update_endpoint(self, **request: Any) -> dict[str, Any]:
-        """Blue/green: a new server starts; it takes over once its /ping answers."""
-        name = request.get("EndpointName", "")
-        config = request.get("EndpointConfigName", "")
-        self._get(ENDPOINT_CONFIG, config, EndpointNotFoundError, "Endpoint configuration")
-        self.describe_endpoint(name)  # not found -> EndpointNotFoundError; dead servers reaped
-        generation: list[int] = []
-
-        def start_update(body: dict[str, Any]) -> dict[str, Any]:
-            # Checked inside the transaction: of two concurrent updates only one starts.
-            if body["EndpointStatus"] != EndpointStatus.IN_SERVICE.value:
-                raise RLConfigError(
-                    f"Endpoint {name!r} is {body['EndpointStatus']}: SageMaker updates only "
-                    "InService endpoints; wait for it (or delete and recreate a Failed one)."
-                )
-            body["generation"] = int(body["generation"]) + 1
-            body["pending"] = {"generation": body["generation"], "config": config}
-            body["EndpointStatus"] = EndpointStatus.UPDATING.value
-            body["LastModifiedTime"] = time.time()
-            generation.append(body["generation"])
-            return body
-
-        if self.store.update(ENDPOINT, name, start_update) is None:
-            raise EndpointNotFoundError(f"Endpoint {name!r} was deleted while being updated.")
-        self._start_server(name, generation[0], config)
-        return {"EndpointArn": _arn("endpoint", name)}
-
-    def _start_server(self, name: str, generation: int, config: str) -> None:
-        variants = (self.store.get(ENDPOINT_CONFIG, config) or {}).get("ProductionVariants", [])
-        model = self.store.get(MODEL, variants[0]["ModelName"]) if variants else None
-        container_def = (model or {}).get("PrimaryContainer", {})
-        uris = [
-            str(container_def.get("ModelDataUrl") or ""),
-            str(container_def.get("Environment", {}).get("SAGEMAKER_SUBMIT_DIRECTORY") or ""),
-        ]
-        directory = files.private_dir(self.home / "endpoints" / name / str(generation))
-        try:
-            pid, started = _spawn_detached(
-                "rl_provider.backends.local.endpoint",
-                [name, str(generation)],
-                self.home,
-                directory,
-                uris,
-            )
-        except OSError as err:
-            reason = f"could not start the model server: {err}"
-
-            def fail(body: dict[str, Any]) -> dict[str, Any]:
-                body["pending"] = None
-                body["EndpointStatus"] = (
-                    EndpointStatus.IN_SERVICE.value
-                    if body.get("active")
-                    else EndpointStatus.FAILED.value
-                )
-                body["FailureReason"] = reason
-                return body
-
-            self.store.update(ENDPOINT, name, fail)
-            return
-
-        def record(body: dict[str, Any]) -> dict[str, Any] | None:
-            for slot in ("pending", "active"):
-                entry = body.get(slot) or {}
-                if entry.get("generation") == generation:
-                    body[slot] = {**entry, "pid": pid, "started": started}
-                    return body
-            return None
-
-        self.store.update(ENDPOINT, name, record)
-
-    def describe_endpoint(self, name: str) -> EndpointDescription:
-        body = self._reap_endpoint(self._get(ENDPOINT, name, EndpointNotFoundError, "Endpoint"))
-        config = self.store.get(ENDPOINT_CONFIG, body["EndpointConfigName"]) or {}
-        variants = [
-            {
-                "VariantName": v.get("VariantName", "AllTraffic"),
-                "CurrentInstanceCount": v.get("InitialInstanceCount", 1),
-                "DesiredInstanceCount": v.get("InitialInstanceCount", 1),
-                "CurrentWeight": v.get("InitialVariantWeight", 1.0),
-            }
-            for v in config.get("ProductionVariants", [])
-        ]
-        api: dict[str, Any] = {
-            "EndpointName": name,
-            "EndpointArn": _arn("endpoint", name),
-            "EndpointConfigName": body["EndpointConfigName"],
-            "EndpointStatus": body["EndpointStatus"],
-            "FailureReason": body.get("FailureReason"),
-            "CreationTime": _utc(body["_created"]),
-            "LastModifiedTime": _utc(body["LastModifiedTime"]),
-            "ProductionVariants": variants,
-        }
-        active = body.get("active") or {}
-        if active.get("port"):
-            api["Url"] = f"http://127.0.0.1:{active['port']}"
-            api["ServerPid"] = active.get("pid")
-        return EndpointDescription.from_api(api)
-
-    def _reap_endpoint(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Servers that died (killed, model_fn crashed hard) are reflected in the status."""
-        pending, active = body.get("pending"), body.get("active")
-        stale_pending = pending and pending.get("pid") and not _alive(pending)
-        stale_active = active and active.get("pid") and not _alive(active)
-        if not (stale_pending or stale_active):
-            return body
-        log = self.home / "endpoints" / body["EndpointName"]
-
-        def reap(current: dict[str, Any]) -> dict[str, Any]:
-            if (
-                current.get("pending")
-                and not _alive(current["pending"])
-                and current["pending"].get("pid")
-            ):
-                gen = current["pending"]["generation"]
-                current["pending"] = None
-                reason = f"the model server exited while starting (see {log}/{gen}/server.log)"
-                if current.get("active"):
-                    current["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
-                    current["FailureReason"] = f"Update failed: {reason}"
-                else:
-                    current["EndpointStatus"] = EndpointStatus.FAILED.value
-                    current["FailureReason"] = reason
-            if (
-                current.get("active")
-                and not _alive(current["active"])
-                and current["active"].get("pid")
-            ):
-                gen = current["active"]["generation"]
-                current["active"] = None
-                if not current.get("pending"):
-                    current["EndpointStatus"] = EndpointStatus.FAILED.value
-                    current["FailureReason"] = (
-                        f"the model server exited (see {log}/{gen}/server.log); update or "
-                        "recreate the endpoint"
-                    )
-            current["LastModifiedTime"] = time.time()
-            return current
-
-        return self.store.update(ENDPOINT, body["EndpointName"], reap) or body
-
-    def delete_endpoint(self, name: str) -> None:
-        """Stop every server of the endpoint (and wait for them), then forget it."""
-        body = self._get(ENDPOINT, name, EndpointNotFoundError, "Endpoint")
-        self.store.update(
-            ENDPOINT, name, lambda b: {**b, "EndpointStatus": EndpointStatus.DELETING.value}
-        )
-        records: list[dict[str, Any]] = [
-            r for r in (body.get("active"), body.get("pending")) if r and _alive(r)
-        ]
-        for record in records:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(record["pid"]), signal.SIGTERM)
-        deadline = time.monotonic() + 15.0
-        while any(_alive(r) for r in records) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for record in records:
-            if _alive(record):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(record["pid"]), signal.SIGKILL)
-        self.store.delete(ENDPOINT, name)
-        cached = self._connections.pop(name, None)
-        if cached is not None:
-            cached.close()
-        # The unpacked model and code go; each generation's server.log stays for post-mortems.
-        for generation in (self.home / "endpoints" / name).glob("*"):
-            for scratch in ("model", "code", "download"):
-                shutil.rmtree(generation / scratch, ignore_errors=True)
-
-    def list_endpoints(
-        self,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
-        """ListEndpoints' response, newest first (SageMaker's default order)."""
-
-        def summary(name: str) -> dict[str, Any] | None:
-            try:
-                d = self.describe_endpoint(name)
-            except EndpointNotFoundError:
-                return None  # deleted meanwhile
-            if StatusEquals and d.endpoint_status.value != StatusEquals:
-                return None
-            return {
-                "EndpointName": d.endpoint_name,
-                "EndpointArn": d.endpoint_arn,
-                "EndpointStatus": d.endpoint_status.value,
-                "CreationTime": d.creation_time,
-                "LastModifiedTime": d.last_modified_time,
-            }
-
-        names = self.store.names(ENDPOINT)
-        return {"Endpoints": _listing(names, str, NameContains, MaxResults, summary)}
-
-    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        """POST the body to the endpoint's server (``sagemaker-runtime`` InvokeEndpoint shape)."""
-        name = request.get("EndpointName", "")
-        body = request.get("Body", b"")
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        if len(body) > MAX_INVOCATION_BYTES:
-            raise RLConfigError(
-                f"The request body is {len(body)} bytes: InvokeEndpoint takes at most "
-                f"{MAX_INVOCATION_BYTES} (6 MB, SageMaker's limit). Send fewer observations per "
-                "request."
-            )
-        headers = {"Content-Type": request.get("ContentType") or "application/json"}
-        if request.get("Accept"):
-            headers["Accept"] = request["Accept"]
-        # A server being replaced closes its idle connections once its successor is recorded:
-        # re-read the port and send again (inference is a pure function of the request).
-        for attempt in range(5):
-            connection = self._connection(name, refresh=attempt > 0)
-            try:
-                status, fields, data = connection.request("POST", "/invocations", body, headers)
-            except ConnectionError:
-                self._connections.pop(name, None)
-                time.sleep(0.02 * attempt)
-                continue
-            except (TimeoutError, ValueError) as err:
-                self._connections.pop(name, None)
-                raise BackendError(
-                    f"Endpoint {name!r} did not answer ({type(err).__name__}: {err}); see its "
-                    f"server log under {self.home / 'endpoints' / name}."
-                ) from None
-            if status >= 400:
-                message = data.decode("utf-8", "replace").strip()
-                raise ModelInvocationError(name, status, message)
-            return {
-                "Body": io.BytesIO(data),
-                "ContentType": fields.get("content-type", ""),
-                "InvokedProductionVariant": "AllTraffic",
-            }
-        raise EndpointNotFoundError(
-            f"Endpoint {name!r} did not accept the request after 5 attempts: "
-            f"{self.describe_endpoint(name).endpoint_status.value}."
-        )
-
-    def _connection(self, name: str, refresh: bool = False) -> ServerConnection:
-        cached = None if refresh else self._connections.get(name)
-        if cached is not None:
-            return cached
-        description = self.describe_endpoint(name)
-        url = description.extra.get("Url")
-        if description.endpoint_status is EndpointStatus.FAILED or not url:
-            raise EndpointNotFoundError(
-                f"Endpoint {name!r} is {description.endpoint_status.value} and serves no requests"
-                + (f": {description.failure_reason}" if description.failure_reason else ".")
-            )
-        port = int(str(url).rsplit(":", 1)[1])
-        connection = ServerConnection(port, timeout=60.0)
-        self._connections[name] = connection
-        return connection
-
-    def _get(self, kind: str, name: str, error: type[BackendError], what: str) -> dict[str, Any]:
-        body = self.store.get(kind, name)
-        if body is None:
-            raise error(f"Could not find {what.lower()} {name!r} in {self.home}.")
-        return body
 
 
 # pid -> the executor every AsyncLocalBackend of that process runs its calls on (_off_loop); a

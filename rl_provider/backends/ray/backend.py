@@ -375,11 +375,16 @@ class RayBackend:
         lines, _markers, offset = split_log(self._logs(name), int(cursor or 0))
         return lines, offset
 
+    def log_location(self, name: str) -> str:
+        """The job's page in the Ray dashboard, which shows its log."""
+        return self.dashboard_url(name)
+
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         return self._jobs.metrics(name, self._logs(name))
 
     def list_training_jobs(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from rl_provider.backends.sagemaker.aio import AsyncSageMakerBackend
 from rl_provider.backends.sagemaker.backend import SageMakerBackend
-from rl_provider.backends.sagemaker.calls import (
-    AWSAccessDeniedError,
-    AWSThrottledError,
-    AWSValidationError,
-    RetryPolicy,
-)
+from rl_provider.backends.sagemaker.calls import RetryPolicy
+from rl_provider.exceptions import AWSAccessDeniedError, AWSThrottledError, AWSValidationError
 
 __all__ = [
     "AWSAccessDeniedError",

@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rl_provider.exceptions import BackendError, ResourceExistsError
+from rl_provider.exceptions import (
+    AWSAccessDeniedError,
+    AWSThrottledError,
+    AWSValidationError,
+    BackendError,
+    ResourceExistsError,
+)
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -84,18 +90,6 @@ NOT_FOUND_CODES = frozenset(
 _IAM_PREFIX = {"sagemaker-runtime": "sagemaker", "logs": "logs", "s3": "s3", "sts": "sts"}
 # S3 operations whose IAM action has another name (Amazon S3 "Actions" reference).
 _IAM_ACTION = {"HeadObject": "GetObject", "HeadBucket": "ListBucket"}
-
-
-class AWSAccessDeniedError(BackendError, PermissionError):
-    """AWS refused the credentials or the permission (AccessDenied, expired token, ...)."""
-
-
-class AWSValidationError(BackendError, ValueError):
-    """SageMaker rejected a request (ValidationException): the AWS message names the value."""
-
-
-class AWSThrottledError(BackendError):
-    """Still throttled after every retry."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,10 +31,10 @@ def test_no_region_anywhere_is_a_config_error(monkeypatch, tmp_path):
 
 
 def test_the_backends_implement_the_contract():
-    from rl_provider.backends.base import AsyncTrainingBackend, Backend
+    from rl_provider.backends.base import AsyncBackend, Backend
     from rl_provider.backends.sagemaker import AsyncSageMakerBackend, SageMakerBackend
 
     assert isinstance(SageMakerBackend(region_name="us-west-2"), Backend)
     for method in ("describe_training_job", "read_logs", "describe_endpoint"):
         assert callable(getattr(AsyncSageMakerBackend, method))
-        assert hasattr(AsyncTrainingBackend, method)
+        assert hasattr(AsyncBackend, method)

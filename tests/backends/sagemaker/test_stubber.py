@@ -29,6 +29,7 @@ from rl_provider.exceptions import (
     JobNotFoundError,
     ModelInvocationError,
     ModelNotFoundError,
+    ResourceBusyError,
     ResourceExistsError,
     RLConfigError,
 )
@@ -299,7 +300,8 @@ def test_deploy_to_an_existing_endpoint_updates_it(stubbed):
 def test_update_needs_an_in_service_endpoint(stubbed):
     backend, stubs = stubbed("sagemaker")
     stubs["sagemaker"].add_response("describe_endpoint", endpoint("Creating", "c"))
-    with pytest.raises(RLConfigError, match="Creating: SageMaker updates only InService"):
+    # Creating is transient: a retryable error, not a config error (issue 13 point 4).
+    with pytest.raises(ResourceBusyError, match="Creating: SageMaker updates only InService"):
         backend.update_endpoint(EndpointName="ep", EndpointConfigName="c2")
     stubs["sagemaker"].add_client_error(
         "describe_endpoint", "ValidationException", "Could not find endpoint"
