@@ -55,6 +55,7 @@ def open_backend(settings: BackendSettings, *, aws: AwsClients | None = None) ->
         )
         return sagemaker
     if settings.backend is BackendKind.RAY:
+        from rl_provider.backends.local import LocalBackend
         from rl_provider.backends.ray import RayBackend
 
         # Models trained on Ray are served by the local backend (docs/RAY.md).
@@ -63,7 +64,7 @@ def open_backend(settings: BackendSettings, *, aws: AwsClients | None = None) ->
             token=settings.token,
             runtime_env=settings.runtime_env,
             storage=settings.storage,
-            serving=_local(settings),
+            serving=LocalBackend(settings.home, region=settings.region_name),
             region=settings.region_name,
         )
         return ray

@@ -442,8 +442,10 @@ class RayBackend:
     def delete_model(self, name: str) -> None:
         self.serving.delete_model(name)
 
-    def list_models(self, MaxResults: int = 100) -> dict[str, Any]:
-        return self.serving.list_models(MaxResults=MaxResults)
+    def list_models(
+        self, *, MaxResults: int = 100, NameContains: str | None = None
+    ) -> dict[str, Any]:
+        return self.serving.list_models(MaxResults=MaxResults, NameContains=NameContains)
 
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
         return self.serving.create_endpoint_config(**request)
@@ -468,6 +470,7 @@ class RayBackend:
 
     def list_endpoints(
         self,
+        *,
         StatusEquals: str | None = None,
         MaxResults: int = 100,
         NameContains: str | None = None,
