@@ -6,18 +6,26 @@ everything is driven through the REST API. Jobs use the tiny entry point (second
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from rl_provider import RLEstimator
 from rl_provider.backends.local import LocalBackend
 from rl_provider.core.enums import TrainingJobStatus
+from tests.airflow.dagkit import write_entry_point
 from tests.deployment.conftest import Deployment, wait_until
+from tests.test_cli import one_line_error, tree
 
 pytestmark = pytest.mark.slow
 
+RL_PROVIDER = Path(sys.executable).with_name("rl-provider")
 LINE = re.compile(r"line (\d+): episode_reward_mean")
 
 
@@ -62,6 +70,83 @@ def start_waiting(deployment: Deployment, dag_id: str, state: str, lines: int) -
         timeout=60,
     )
     return run_id, name
+
+
+def test_conn_lists_the_jobs_of_a_connection_created_through_the_rest_api(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """``rl-provider --conn rl_default jobs list`` finds a connection made the way a user makes
+    it (the REST API stores it in the metadata database) and lists that connection's home; an
+    unknown id is a one-line exit 2; no read creates a home or a state.db anywhere."""
+    home = tmp_path / "rest-home"
+    backend = LocalBackend(home)
+    src = write_entry_point(tmp_path)
+    expected = {"rest-completed": "Completed", "rest-failed": "Failed"}
+    for name, hyperparameters in (("rest-completed", {}), ("rest-failed", {"fail": "on purpose"})):
+        RLEstimator(
+            entry_point="train.py",
+            source_dir=str(src),
+            toolkit="ray",
+            toolkit_version="2.60.0",
+            framework="pytorch",
+            hyperparameters=hyperparameters,
+            backend=backend,
+        ).fit(wait=False, job_name=name)
+    for name in expected:
+        wait_until(
+            lambda name=name: backend.describe_training_job(name).is_terminal, f"{name} ended", 60
+        )
+    # The deployment's settings (AIRFLOW_HOME, its database) as a shell on that machine has them:
+    # the connection lives only in the database, and no RL_PROVIDER_HOME is there to fall back on.
+    env = {
+        **{
+            k: v
+            for k, v in deployment.env.items()
+            if k != "RL_PROVIDER_HOME" and not k.startswith("AIRFLOW_CONN_")
+        },
+        "NO_COLOR": "1",
+    }
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+
+    def jobs_list(conn_id: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(RL_PROVIDER), "--conn", conn_id, "jobs", "list", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=180,
+        )
+
+    def state_dbs() -> set[Path]:
+        return {*deployment.home.rglob("state.db*"), *tmp_path.rglob("state.db*")}
+
+    before = (tree(home), state_dbs())
+    # This test runs first in the module: the other tests' DAGs use rl_default, removed below.
+    deployment.api(
+        "POST",
+        "/connections",
+        {
+            "connection_id": "rl_default",
+            "conn_type": "rl",
+            "extra": json.dumps({"backend": "local", "home": str(home)}),
+        },
+    )
+    try:
+        listed = jobs_list("rl_default")
+        unknown = jobs_list("rl_typo")
+    finally:
+        deployment.api("DELETE", "/connections/rl_default")
+
+    assert listed.returncode == 0, listed.stderr
+    summaries = json.loads(listed.stdout)["TrainingJobSummaries"]
+    assert {s["TrainingJobName"]: s["TrainingJobStatus"] for s in summaries} == expected
+    assert unknown.returncode == 2
+    assert "'rl_typo' does not exist" in one_line_error(unknown)
+    assert (tree(home), state_dbs()) == before  # no read wrote a state.db or into the home
+    assert not (deployment.home / "rl_provider").exists()  # the default home was not created
+    assert not any(cwd.iterdir())
 
 
 @pytest.mark.parametrize(
