@@ -187,20 +187,26 @@ def metric_points(
     job's MetricDefinitions with the extractor the backends record metrics with, so a poll reads
     only what the previous one did not. The timestamp is the time of the read (lines carry none
     on every backend); the page plots by report number. Returns ``({metric: [[timestamp,
-    value], ...]}, cursor)``, every defined metric present (empty when nothing is new).
+    value], ...]}, cursor)``: only the metrics with new points (a metric defined but never
+    reported gets no empty series on the chart).
     """
     definitions = job.algorithm_specification.get("MetricDefinitions", [])
-    try:
-        lines, after = backend.read_logs(job.training_job_name, cursor)
-    except (ValueError, TypeError, OSError) as err:
-        raise RLConfigError(f"Invalid metrics cursor {cursor!r}: {err}") from None
-    new: dict[str, list[list[float]]] = {d["Name"]: [] for d in definitions}
+    lines, after = _read_logs(backend, job.training_job_name, cursor)
+    new: dict[str, list[list[float]]] = {}
     extractor = MetricExtractor(definitions)
     now = time.time()
     for line in lines:
         for match in extractor.match(line):
-            new[match.name].append([now, match.value])
+            new.setdefault(match.name, []).append([now, match.value])
     return dict(sorted(new.items())), after
+
+
+def _read_logs(backend: Backend, name: str, cursor: Any) -> tuple[list[str], Any]:
+    """``read_logs`` with a cursor from the page: one it cannot parse is a 400, not a 500."""
+    try:
+        return backend.read_logs(name, cursor)
+    except (ValueError, TypeError, OSError) as err:
+        raise RLConfigError(f"Invalid log cursor {cursor!r}: {err}") from None
 
 
 def log_tail(backend: Backend, name: str, cursor: Any) -> tuple[list[str], Any, int]:
@@ -209,10 +215,7 @@ def log_tail(backend: Backend, name: str, cursor: Any) -> tuple[list[str], Any, 
     Returns ``(lines, cursor, skipped)``: the first read keeps the last ``LOG_TAIL_LINES`` lines
     and says how many came before them.
     """
-    try:
-        lines, after = backend.read_logs(name, cursor)
-    except (ValueError, TypeError, OSError) as err:
-        raise RLConfigError(f"Invalid log cursor {cursor!r}: {err}") from None
+    lines, after = _read_logs(backend, name, cursor)
     skipped = 0
     if cursor is None and len(lines) > LOG_TAIL_LINES:
         skipped = len(lines) - LOG_TAIL_LINES

@@ -287,7 +287,7 @@ def test_curve_data_is_every_metric_and_polls_by_cursor(client: Any, world: Loca
     again = client.get(
         url, params={"conn": CONN, "cursor": first["cursor"]}, headers=bearer(VIEWER)
     ).json()
-    assert again["series"] == {"episode_reward_max": [], "episode_reward_mean": []}
+    assert again["series"] == {}
     assert again["cursor"] == first["cursor"]
     bad = client.get(url, params={"conn": CONN, "cursor": "[1"}, headers=bearer(VIEWER))
     assert bad.status_code == 400
@@ -328,7 +328,7 @@ def test_log_tail_follows_a_running_job_by_cursor_then_stop(
         params = {"conn": CONN} if cursor is None else {"conn": CONN, "cursor": cursor}
         page = client.get(metrics_url, params=params, headers=bearer(VIEWER)).json()
         assert page["terminal"] is False
-        new = [v for _, v in page["series"]["episode_reward_max"]]
+        new = [v for _, v in page["series"].get("episode_reward_max", [])]
         batches += bool(new)
         maxima += new
         cursor = page["cursor"]
