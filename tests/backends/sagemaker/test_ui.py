@@ -81,7 +81,9 @@ def test_curves_poll_cloudwatch_from_the_cursor(
     estimator_on(backend, source_dir).fit(job_name=job, logs=False)
     stream = f"{job}/algo-1-1700000000"
     t0 = int(time.time() * 1000) - 60_000
-    put_events(log_group, stream, [(t0, "episode_reward_mean: 10.5"), (t0 + 10, "warming up")])
+    # moto's DescribeTrainingJob replaces the MetricDefinitions with its own "test:dcg" one.
+    report = "#quality_metric: host=algo-1, test dcg <score>={}"
+    put_events(log_group, stream, [(t0, report.format(0.5)), (t0 + 10, "warming up")])
     # What the UI's own CloudWatch client asks and receives, seen through botocore's events.
     asked: list[dict[str, Any]] = []
     received: list[int] = []
@@ -98,13 +100,13 @@ def test_curves_poll_cloudwatch_from_the_cursor(
     url = f"/rl/api/jobs/{job}/metrics"
     try:
         first = client.get(url, params={"conn": rl_conn}, headers=bearer("viewer")).json()
-        assert [v for _, v in first["series"]["episode_reward_mean"]] == [10.5]
+        assert first["series"] == {"test:dcg": [[first["series"]["test:dcg"][0][0], 0.5]]}
         assert "nextToken" not in asked[0]  # the first poll reads from the start
         assert sum(received) == 2
         asked.clear()
         received.clear()
 
-        put_events(log_group, stream, [(t0 + 20, "episode_reward_mean: 11.5")])
+        put_events(log_group, stream, [(t0 + 20, report.format(0.75))])
         second = client.get(
             url, params={"conn": rl_conn, "cursor": first["cursor"]}, headers=bearer("viewer")
         ).json()
@@ -112,7 +114,7 @@ def test_curves_poll_cloudwatch_from_the_cursor(
         logs.meta.events.unregister("before-parameter-build.cloudwatch-logs.GetLogEvents", before)
         logs.meta.events.unregister("after-call.cloudwatch-logs.GetLogEvents", after)
     # Only the new point, read from the stream's token: the two old events are not read again.
-    assert [v for _, v in second["series"]["episode_reward_mean"]] == [11.5]
+    assert [v for _, v in second["series"]["test:dcg"]] == [0.75]
     assert asked
     assert all(call.get("nextToken") for call in asked)
     assert sum(received) == 1
