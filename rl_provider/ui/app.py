@@ -164,15 +164,13 @@ def create_app() -> FastAPI:
 
     @app.get("/api/jobs/{name}/metrics")
     def api_metrics(
-        name: str, conn: Conn = DEFAULT_CONN_ID, since: str | None = None
+        name: str, conn: Conn = DEFAULT_CONN_ID, cursor: str | None = None
     ) -> dict[str, Any]:
-        seen = _json_arg(since, "since") or {}
-        if not isinstance(seen, dict) or not all(isinstance(v, int) for v in seen.values()):
-            raise RLConfigError('since must be a JSON object of point counts, e.g. {"m": 3}.')
         backend = backend_for(conn)
+        # Status first: points read after it include everything up to a terminal state.
         job = backend.describe_training_job(name)
-        series, cursor = data.metric_points(backend, name, seen)
-        return {"series": series, "cursor": cursor, **_state(job)}
+        series, after = data.metric_points(backend, job, _json_arg(cursor, "cursor"))
+        return {"series": series, "cursor": json.dumps(after), **_state(job)}
 
     @app.get("/api/jobs/{name}/logs")
     def api_logs(

@@ -7,12 +7,14 @@ escape it when they render it (``render``), the API returns it as is.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rl_provider.core.enums import TrainingJobStatus
+from rl_provider.core.metrics import MetricExtractor
 from rl_provider.exceptions import (
     BackendError,
     JobNotFoundError,
@@ -22,7 +24,7 @@ from rl_provider.exceptions import (
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import Backend
-    from rl_provider.core.jobs import ModelDescription
+    from rl_provider.core.jobs import ModelDescription, TrainingJobDescription
 
 __all__ = [
     "LOG_TAIL_LINES",
@@ -176,21 +178,35 @@ def _code_uri(hyperparameters: Mapping[str, str]) -> str | None:
 
 
 def metric_points(
-    backend: Backend, name: str, since: Mapping[str, int]
-) -> tuple[dict[str, list[list[float]]], dict[str, int]]:
-    """New points of every metric after ``since`` (points already shown per metric).
+    backend: Backend, job: TrainingJobDescription, cursor: Any
+) -> tuple[dict[str, list[list[float]]], Any]:
+    """New points of every metric after ``cursor``, and the cursor after them.
 
-    Returns ``({metric: [[timestamp, value], ...]}, cursor)``; the cursor counts the points per
-    metric, so the page asks only for what it does not have.
+    The cursor is the log cursor of ``read_logs`` (incremental on every backend: a byte offset,
+    CloudWatch tokens, a character offset); the points are the new lines matched against the
+    job's MetricDefinitions with the extractor the backends record metrics with, so a poll reads
+    only what the previous one did not. The timestamp is the time of the read (lines carry none
+    on every backend); the page plots by report number. Returns ``({metric: [[timestamp,
+    value], ...]}, cursor)``: only the metrics with new points (a metric defined but never
+    reported gets no empty series on the chart).
     """
-    series = backend.metrics(name)
+    definitions = job.algorithm_specification.get("MetricDefinitions", [])
+    lines, after = _read_logs(backend, job.training_job_name, cursor)
     new: dict[str, list[list[float]]] = {}
-    cursor: dict[str, int] = {}
-    for metric, points in sorted(series.items()):
-        seen = max(0, int(since.get(metric, 0)))
-        new[metric] = [[t, v] for t, v in points[seen:]]
-        cursor[metric] = len(points)
-    return new, cursor
+    extractor = MetricExtractor(definitions)
+    now = time.time()
+    for line in lines:
+        for match in extractor.match(line):
+            new.setdefault(match.name, []).append([now, match.value])
+    return dict(sorted(new.items())), after
+
+
+def _read_logs(backend: Backend, name: str, cursor: Any) -> tuple[list[str], Any]:
+    """``read_logs`` with a cursor from the page: one it cannot parse is a 400, not a 500."""
+    try:
+        return backend.read_logs(name, cursor)
+    except (ValueError, TypeError, OSError) as err:
+        raise RLConfigError(f"Invalid log cursor {cursor!r}: {err}") from None
 
 
 def log_tail(backend: Backend, name: str, cursor: Any) -> tuple[list[str], Any, int]:
@@ -199,10 +215,7 @@ def log_tail(backend: Backend, name: str, cursor: Any) -> tuple[list[str], Any, 
     Returns ``(lines, cursor, skipped)``: the first read keeps the last ``LOG_TAIL_LINES`` lines
     and says how many came before them.
     """
-    try:
-        lines, after = backend.read_logs(name, cursor)
-    except (ValueError, TypeError, OSError) as err:
-        raise RLConfigError(f"Invalid log cursor {cursor!r}: {err}") from None
+    lines, after = _read_logs(backend, name, cursor)
     skipped = 0
     if cursor is None and len(lines) > LOG_TAIL_LINES:
         skipped = len(lines) - LOG_TAIL_LINES

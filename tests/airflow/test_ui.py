@@ -32,6 +32,7 @@ if "--fail" in sys.argv:
 if "--sleep" in sys.argv:
     for i in range(600):
         print(f"tick {{i}}", flush=True)
+        print(f"episode_reward_max: {{100 + i}}", flush=True)
         time.sleep(0.2)
 import os
 open(os.path.join(os.environ["SM_MODEL_DIR"], "policy.txt"), "w").write("trained")
@@ -273,19 +274,24 @@ def test_hostile_job_name_in_the_url_is_escaped(client: Any) -> None:
 def test_curve_data_is_every_metric_and_polls_by_cursor(client: Any, world: LocalBackend) -> None:
     url = "/rl/api/jobs/ui-completed/metrics"
     first = client.get(url, params={"conn": CONN}, headers=bearer(VIEWER)).json()
-    expected = world.metrics("ui-completed")
+    expected = world.metrics("ui-completed")  # what the runner recorded from the same lines
     assert set(first["series"]) == {"episode_reward_mean", "episode_reward_max"}
     for metric, points in expected.items():
-        assert first["series"][metric] == [[t, v] for t, v in points]
+        assert [v for _, v in first["series"][metric]] == [v for _, v in points]
     assert [v for _, v in first["series"]["episode_reward_mean"]] == [10.0, 20.0, 30.0]
-    assert first["cursor"] == {"episode_reward_max": 3, "episode_reward_mean": 3}
+    # The cursor is the log's: the byte offset after the lines read.
+    log_size = Path(world.log_location("ui-completed")).stat().st_size
+    assert json.loads(first["cursor"]) == log_size
     assert first["terminal"] is True
     # Asking with the cursor returns only what is new: nothing, for a finished job.
     again = client.get(
-        url, params={"conn": CONN, "since": json.dumps(first["cursor"])}, headers=bearer(VIEWER)
+        url, params={"conn": CONN, "cursor": first["cursor"]}, headers=bearer(VIEWER)
     ).json()
-    assert again["series"] == {"episode_reward_max": [], "episode_reward_mean": []}
-    bad = client.get(url, params={"conn": CONN, "since": "[1]"}, headers=bearer(VIEWER))
+    assert again["series"] == {}
+    assert again["cursor"] == first["cursor"]
+    bad = client.get(url, params={"conn": CONN, "cursor": "[1"}, headers=bearer(VIEWER))
+    assert bad.status_code == 400
+    bad = client.get(url, params={"conn": CONN, "cursor": '"x"'}, headers=bearer(VIEWER))
     assert bad.status_code == 400
 
 
@@ -311,6 +317,26 @@ def test_log_tail_follows_a_running_job_by_cursor_then_stop(
     # Each poll returned only new lines: no line twice, in order.
     assert ticks == [f"tick {i}" for i in range(len(ticks))]
     assert len(ticks) >= 4
+
+    # The curves poll by the same cursor: each poll brings only the points printed since.
+    metrics_url = "/rl/api/jobs/ui-running/metrics"
+    maxima: list[float] = []
+    batches = 0
+    cursor = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and batches < 3:
+        params = {"conn": CONN} if cursor is None else {"conn": CONN, "cursor": cursor}
+        page = client.get(metrics_url, params=params, headers=bearer(VIEWER)).json()
+        assert page["terminal"] is False
+        new = [v for _, v in page["series"].get("episode_reward_max", [])]
+        batches += bool(new)
+        maxima += new
+        cursor = page["cursor"]
+        time.sleep(0.3)
+    assert batches == 3
+    # No point twice, none missing: the 3 first reports, then one per tick, in order.
+    assert maxima == [20.0, 21.0, 22.0] + [100.0 + i for i in range(len(maxima) - 3)]
+    assert len(maxima) > 4
 
     stop_url = "/rl/api/jobs/ui-running/stop"
     # CSRF: the session cookie alone is not enough without this origin, nor a form post.

@@ -182,7 +182,7 @@
   function Curves(container) {
     this.container = container;
     this.series = {};   // metric -> [[timestamp, value], ...]
-    this.cursor = {};   // metric -> points already received
+    this.cursor = null; // the log cursor after the points received (null: from the start)
   }
 
   Curves.prototype.add = function (series, cursor) {
@@ -286,8 +286,8 @@
   function followCurves(job, api) {
     var curves = new Curves(document.getElementById("curves"));
     function poll() {
-      var since = JSON.stringify(curves.cursor);
-      request("GET", apiUrl(api, "/metrics", { since: since })).then(function (data) {
+      var params = curves.cursor === null ? {} : { cursor: curves.cursor };
+      request("GET", apiUrl(api, "/metrics", params)).then(function (data) {
         curves.add(data.series, data.cursor);
         job.setAttribute("data-curves-ready", "true");
         if (!data.terminal) setTimeout(poll, CURVE_POLL_MS);
