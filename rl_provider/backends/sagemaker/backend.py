@@ -126,13 +126,19 @@ class SageMakerBackend(SageMakerS3):
         MaxResults: int = 100,
         NameContains: str | None = None,
     ) -> dict[str, Any]:
+        return self._list(
+            "list_training_jobs",
+            "TrainingJobSummaries",
+            MaxResults,
+            StatusEquals=StatusEquals,
+            NameContains=NameContains,
+        )
+
+    def _list(self, operation: str, key: str, limit: int, **filters: str | None) -> dict[str, Any]:
+        """A List* call, newest first, with the filters that are set (one rule for all three)."""
         kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
-        if StatusEquals:
-            kwargs["StatusEquals"] = StatusEquals
-        if NameContains:
-            kwargs["NameContains"] = NameContains
-        summaries = self._paginate("list_training_jobs", "TrainingJobSummaries", MaxResults, kwargs)
-        return {"TrainingJobSummaries": summaries}
+        kwargs.update({name: value for name, value in filters.items() if value})
+        return {key: self._paginate(operation, key, limit, kwargs)}
 
     def _paginate(
         self, operation: str, key: str, limit: int, kwargs: dict[str, Any]
@@ -256,10 +262,7 @@ class SageMakerBackend(SageMakerS3):
     def list_models(
         self, *, MaxResults: int = 100, NameContains: str | None = None
     ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
-        if NameContains:
-            kwargs["NameContains"] = NameContains
-        return {"Models": self._paginate("list_models", "Models", MaxResults, kwargs)}
+        return self._list("list_models", "Models", MaxResults, NameContains=NameContains)
 
     # ------------------------------------------------------------------ endpoint configs
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
@@ -348,12 +351,13 @@ class SageMakerBackend(SageMakerS3):
         MaxResults: int = 100,
         NameContains: str | None = None,
     ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
-        if StatusEquals:
-            kwargs["StatusEquals"] = StatusEquals
-        if NameContains:
-            kwargs["NameContains"] = NameContains
-        return {"Endpoints": self._paginate("list_endpoints", "Endpoints", MaxResults, kwargs)}
+        return self._list(
+            "list_endpoints",
+            "Endpoints",
+            MaxResults,
+            StatusEquals=StatusEquals,
+            NameContains=NameContains,
+        )
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         """InvokeEndpoint through ``sagemaker-runtime``; the body comes back read, in a BytesIO."""
