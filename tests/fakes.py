@@ -10,8 +10,9 @@ import datetime as dt
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
+from rl_provider.backends.base import ListFilter, ListQuery
 from rl_provider.core.jobs import TrainingJobDescription
 from rl_provider.exceptions import JobNotFoundError
 
@@ -85,25 +86,22 @@ class InMemoryBackend:
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         return {}
 
-    def list_training_jobs(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
+    def list_training_jobs(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        query = ListQuery.of(filters)
         jobs = sorted(self.jobs.values(), key=lambda job: job.creation_time, reverse=True)
-        summaries = [
-            {
+
+        def summary(job: TrainingJobDescription) -> dict[str, Any] | None:
+            if not query.wants(job.training_job_status.value):
+                return None
+            return {
                 "TrainingJobName": job.training_job_name,
                 "TrainingJobStatus": job.training_job_status.value,
                 "CreationTime": job.creation_time,
             }
-            for job in jobs
-            if (StatusEquals is None or job.training_job_status.value == StatusEquals)
-            and (not NameContains or NameContains in job.training_job_name)
-        ]
-        return {"TrainingJobSummaries": summaries[:MaxResults]}
+
+        return {
+            "TrainingJobSummaries": query.page(jobs, lambda job: job.training_job_name, summary)
+        }
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
         name = arn.rsplit("/", 1)[-1]

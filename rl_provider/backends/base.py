@@ -7,9 +7,10 @@ way a boto3 client takes the same dict. Descriptions come back as the typed clas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack, runtime_checkable
 
 from rl_provider.core.jobs import (
     EndpointConfigDescription,
@@ -17,6 +18,57 @@ from rl_provider.core.jobs import (
     ModelDescription,
     TrainingJobDescription,
 )
+from rl_provider.exceptions import RLConfigError
+
+_T = TypeVar("_T")
+
+
+class ListFilter(TypedDict, total=False):
+    """The filters of the List* calls, SageMaker's names (``ListModels`` ignores
+    ``StatusEquals``). One signature for every backend: ``list_*(**filters)``."""
+
+    StatusEquals: str | None
+    MaxResults: int
+    NameContains: str | None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A checked ``ListFilter``; backends that list from their own state page with it."""
+
+    status: str | None
+    limit: int
+    contains: str | None
+
+    @classmethod
+    def of(cls, filters: ListFilter) -> ListQuery:
+        limit = filters.get("MaxResults", 100)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            # SageMaker's List* calls take MaxResults between 1 and 100.
+            raise RLConfigError(f"MaxResults={limit!r}: pass a positive int.")
+        return cls(filters.get("StatusEquals"), limit, filters.get("NameContains"))
+
+    def wants(self, status: str) -> bool:
+        return not self.status or status == self.status
+
+    def page(
+        self,
+        items: Iterable[_T],
+        name: Callable[[_T], str],
+        summary: Callable[[_T], dict[str, Any] | None],
+    ) -> list[dict[str, Any]]:
+        """The summaries of the items whose name contains ``contains``, in order, at most
+        ``limit``; ``summary`` returns None for an item to leave out (e.g. another status)."""
+        summaries: list[dict[str, Any]] = []
+        for item in items:
+            if self.contains and self.contains not in name(item):
+                continue
+            entry = summary(item)
+            if entry is not None:
+                summaries.append(entry)
+                if len(summaries) >= self.limit:
+                    break
+        return summaries
 
 
 @runtime_checkable
@@ -56,13 +108,7 @@ class TrainingBackend(Protocol):
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]: ...
 
-    def list_training_jobs(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
+    def list_training_jobs(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         """ListTrainingJobs' response (``TrainingJobSummaries``), newest first."""
         ...
 
@@ -86,9 +132,7 @@ class Backend(TrainingBackend, Protocol):
 
     def delete_model(self, name: str) -> None: ...
 
-    def list_models(
-        self, *, MaxResults: int = 100, NameContains: str | None = None
-    ) -> dict[str, Any]:
+    def list_models(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         """ListModels' response (``Models``), newest first."""
         ...
 
@@ -106,13 +150,7 @@ class Backend(TrainingBackend, Protocol):
 
     def delete_endpoint(self, name: str) -> None: ...
 
-    def list_endpoints(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
+    def list_endpoints(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         """ListEndpoints' response (``Endpoints``), newest first."""
         ...
 

@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
+from rl_provider.backends.base import ListFilter, ListQuery
 from rl_provider.backends.local import files, transfer
-from rl_provider.backends.local.common import listing, spawn_detached, utc
+from rl_provider.backends.local.common import spawn_detached, utc
 from rl_provider.backends.local.processes import same_process
 from rl_provider.backends.local.runner import log_path
 from rl_provider.backends.local.serving import LocalServing
@@ -302,18 +303,13 @@ class LocalBackend(LocalServing):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(row.runner_pid, signal.SIGTERM)
 
-    def list_training_jobs(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
+    def list_training_jobs(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        query = ListQuery.of(filters)
         last_values = self.store.last_values()
 
         def summary(row: JobRow) -> dict[str, Any] | None:
             row = self._reap(row)
-            if StatusEquals is not None and row.status.value != StatusEquals:
+            if not query.wants(row.status.value):
                 return None
             # Beyond ListTrainingJobs: the last metric values, which a listing shows and which
             # would otherwise cost one DescribeTrainingJob per job.
@@ -335,11 +331,7 @@ class LocalBackend(LocalServing):
         # The status filter applies after reaping: a job whose runner died is Failed, although
         # its row still says InProgress until something describes it.
         rows = self.store.list_jobs()
-        return {
-            "TrainingJobSummaries": listing(
-                rows, lambda row: row.name, NameContains, MaxResults, summary
-            )
-        }
+        return {"TrainingJobSummaries": query.page(rows, lambda row: row.name, summary)}
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
         """Complete lines after ``cursor`` (a byte offset); a partial last line waits."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rl_provider.backends.local import container, files, transfer
 from rl_provider.backends.local.processes import process_start, same_process
-from rl_provider.exceptions import RLConfigError
 
 _T = TypeVar("_T")
 
@@ -47,30 +46,6 @@ def spawn_detached(
     pid = int(spawned.stdout.strip())
     started = process_start(pid)
     return pid, started if started is not None else 0.0
-
-
-def listing(
-    items: Iterable[_T],
-    name: Callable[[_T], str],
-    name_contains: str | None,
-    max_results: int,
-    summary: Callable[[_T], dict[str, Any] | None],
-) -> list[dict[str, Any]]:
-    """A List* page: the summaries of the items whose name contains ``name_contains``, in order,
-    at most ``max_results``; ``summary`` returns None for an item to leave out."""
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-        # SageMaker's List* calls take MaxResults between 1 and 100.
-        raise RLConfigError(f"MaxResults={max_results!r}: pass a positive int.")
-    summaries: list[dict[str, Any]] = []
-    for item in items:
-        if name_contains and name_contains not in name(item):
-            continue
-        entry = summary(item)
-        if entry is not None:
-            summaries.append(entry)
-            if len(summaries) >= max_results:
-                break
-    return summaries
 
 
 def alive(record: Mapping[str, Any] | None) -> bool:

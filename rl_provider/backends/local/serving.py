@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
+from rl_provider.backends.base import ListFilter, ListQuery
 from rl_provider.backends.local import files, transfer
-from rl_provider.backends.local.common import alive, arn, listing, spawn_detached, utc
+from rl_provider.backends.local.common import alive, arn, spawn_detached, utc
 from rl_provider.backends.local.endpoint import (
     ENDPOINT,
     ENDPOINT_CONFIG,
@@ -101,14 +102,11 @@ class LocalServing:
         if not self.store.delete(MODEL, name):
             raise ModelNotFoundError(f"Could not find model {name!r}.")
 
-    def list_models(
-        self, *, MaxResults: int = 100, NameContains: str | None = None
-    ) -> dict[str, Any]:
+    def list_models(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         def summary(name: str) -> dict[str, Any]:
             return {"ModelName": name, "ModelArn": arn("model", name)}
 
-        names = self.store.names(MODEL)
-        return {"Models": listing(names, str, NameContains, MaxResults, summary)}
+        return {"Models": ListQuery.of(filters).page(self.store.names(MODEL), str, summary)}
 
     # ------------------------------------------------------------------ endpoint configs
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
@@ -351,21 +349,16 @@ class LocalServing:
             for scratch in ("model", "code", "download"):
                 shutil.rmtree(generation / scratch, ignore_errors=True)
 
-    def list_endpoints(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
+    def list_endpoints(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         """ListEndpoints' response, newest first (SageMaker's default order)."""
+        query = ListQuery.of(filters)
 
         def summary(name: str) -> dict[str, Any] | None:
             try:
                 d = self.describe_endpoint(name)
             except EndpointNotFoundError:
                 return None  # deleted meanwhile
-            if StatusEquals and d.endpoint_status.value != StatusEquals:
+            if not query.wants(d.endpoint_status.value):
                 return None
             return {
                 "EndpointName": d.endpoint_name,
@@ -375,8 +368,7 @@ class LocalServing:
                 "LastModifiedTime": d.last_modified_time,
             }
 
-        names = self.store.names(ENDPOINT)
-        return {"Endpoints": listing(names, str, NameContains, MaxResults, summary)}
+        return {"Endpoints": query.page(self.store.names(ENDPOINT), str, summary)}
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         """POST the body to the endpoint's server (``sagemaker-runtime`` InvokeEndpoint shape)."""

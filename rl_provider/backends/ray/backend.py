@@ -21,10 +21,11 @@ import threading
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
+from rl_provider.backends.base import ListFilter, ListQuery
 from rl_provider.backends.local import transfer
 from rl_provider.backends.ray import resources
 from rl_provider.backends.ray.logs import ParsedLog, split_log
@@ -382,17 +383,12 @@ class RayBackend:
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         return self._jobs.metrics(name, self._logs(name))
 
-    def list_training_jobs(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
+    def list_training_jobs(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        query = ListQuery.of(filters)
         listed = self._call("GET", "/api/jobs/")
         if listed.status_code != 200:
             raise _error(listed, "Listing training jobs")
-        names = sorted(
+        ours = sorted(
             (
                 job
                 for job in listed.json()
@@ -400,28 +396,23 @@ class RayBackend:
             ),
             key=lambda job: -(job.get("start_time") or 0),
         )
-        summaries: list[dict[str, Any]] = []
-        for job in names:
-            name = str(job["submission_id"])
-            if NameContains and NameContains not in name:
-                continue
+        names = [str(job["submission_id"]) for job in ours]
+
+        def summary(name: str) -> dict[str, Any] | None:
             description = self.describe_training_job(name)
-            if StatusEquals is not None and description.training_job_status.value != StatusEquals:
-                continue
-            summaries.append(
-                {
-                    "TrainingJobName": name,
-                    "TrainingJobArn": ARN.format(name),
-                    "TrainingJobStatus": description.training_job_status.value,
-                    "SecondaryStatus": str(description.secondary_status),
-                    "CreationTime": description.creation_time,
-                    "TrainingEndTime": description.training_end_time,
-                    "LastModifiedTime": description.last_modified_time,
-                }
-            )
-            if len(summaries) >= MaxResults:
-                break
-        return {"TrainingJobSummaries": summaries}
+            if not query.wants(description.training_job_status.value):
+                return None
+            return {
+                "TrainingJobName": name,
+                "TrainingJobArn": ARN.format(name),
+                "TrainingJobStatus": description.training_job_status.value,
+                "SecondaryStatus": str(description.secondary_status),
+                "CreationTime": description.creation_time,
+                "TrainingEndTime": description.training_end_time,
+                "LastModifiedTime": description.last_modified_time,
+            }
+
+        return {"TrainingJobSummaries": query.page(names, str, summary)}
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
         name = arn.rsplit("/", 1)[-1]
@@ -442,10 +433,8 @@ class RayBackend:
     def delete_model(self, name: str) -> None:
         self.serving.delete_model(name)
 
-    def list_models(
-        self, *, MaxResults: int = 100, NameContains: str | None = None
-    ) -> dict[str, Any]:
-        return self.serving.list_models(MaxResults=MaxResults, NameContains=NameContains)
+    def list_models(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        return self.serving.list_models(**filters)
 
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
         return self.serving.create_endpoint_config(**request)
@@ -468,16 +457,8 @@ class RayBackend:
     def delete_endpoint(self, name: str) -> None:
         self.serving.delete_endpoint(name)
 
-    def list_endpoints(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
-        return self.serving.list_endpoints(
-            StatusEquals=StatusEquals, MaxResults=MaxResults, NameContains=NameContains
-        )
+    def list_endpoints(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        return self.serving.list_endpoints(**filters)
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         return self.serving.invoke_endpoint(**request)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Generator, Mapping
-from typing import Any
+from typing import Any, Unpack
 
+from rl_provider.backends.base import ListFilter, ListQuery
 from rl_provider.backends.sagemaker import logs as cw
 from rl_provider.backends.sagemaker.calls import (
     ACCESS_CODES,
@@ -119,26 +120,18 @@ class SageMakerBackend(SageMakerS3):
                 raise translate(err, "sagemaker") from err
         log.info("Asked SageMaker to stop training job %s", name)
 
-    def list_training_jobs(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
-        return self._list(
-            "list_training_jobs",
-            "TrainingJobSummaries",
-            MaxResults,
-            StatusEquals=StatusEquals,
-            NameContains=NameContains,
-        )
+    def list_training_jobs(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        return self._list("list_training_jobs", "TrainingJobSummaries", filters)
 
-    def _list(self, operation: str, key: str, limit: int, **filters: str | None) -> dict[str, Any]:
+    def _list(self, operation: str, key: str, filters: ListFilter) -> dict[str, Any]:
         """A List* call, newest first, with the filters that are set (one rule for all three)."""
+        query = ListQuery.of(filters)
         kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
-        kwargs.update({name: value for name, value in filters.items() if value})
-        return {key: self._paginate(operation, key, limit, kwargs)}
+        if query.status and operation != "list_models":
+            kwargs["StatusEquals"] = query.status
+        if query.contains:
+            kwargs["NameContains"] = query.contains
+        return {key: self._paginate(operation, key, query.limit, kwargs)}
 
     def _paginate(
         self, operation: str, key: str, limit: int, kwargs: dict[str, Any]
@@ -259,10 +252,8 @@ class SageMakerBackend(SageMakerS3):
             ModelName=name,
         )
 
-    def list_models(
-        self, *, MaxResults: int = 100, NameContains: str | None = None
-    ) -> dict[str, Any]:
-        return self._list("list_models", "Models", MaxResults, NameContains=NameContains)
+    def list_models(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        return self._list("list_models", "Models", filters)
 
     # ------------------------------------------------------------------ endpoint configs
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
@@ -344,20 +335,8 @@ class SageMakerBackend(SageMakerS3):
             EndpointName=name,
         )
 
-    def list_endpoints(
-        self,
-        *,
-        StatusEquals: str | None = None,
-        MaxResults: int = 100,
-        NameContains: str | None = None,
-    ) -> dict[str, Any]:
-        return self._list(
-            "list_endpoints",
-            "Endpoints",
-            MaxResults,
-            StatusEquals=StatusEquals,
-            NameContains=NameContains,
-        )
+    def list_endpoints(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
+        return self._list("list_endpoints", "Endpoints", filters)
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         """InvokeEndpoint through ``sagemaker-runtime``; the body comes back read, in a BytesIO."""
