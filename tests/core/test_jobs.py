@@ -545,3 +545,47 @@ def test_described_values_are_frozen() -> None:
 
     with pytest.raises(AttributeError):
         job.training_job_name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("cls", "response", "key"),
+    [
+        (
+            TrainingJobDescription,
+            {**TRAINING_JOB, "InputDataConfig": ["training"]},
+            "InputDataConfig",
+        ),
+        (EndpointDescription, {**ENDPOINT, "ProductionVariants": [1]}, "ProductionVariants"),
+    ],
+)
+def test_list_of_mappings_refuses_other_items(
+    cls: type[Any], response: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(BackendError, match=f"{key} item must be a mapping"):
+        cls.from_api(response)
+
+
+@pytest.mark.parametrize(
+    ("cls", "response", "field", "default"),
+    [
+        (
+            ProductionVariant,
+            ENDPOINT_CONFIG["ProductionVariants"][0],
+            "initial_variant_weight",
+            1.0,
+        ),
+        (TrainingJobDescription, TRAINING_JOB, "enable_managed_spot_training", False),
+        (TrainingJobDescription, TRAINING_JOB, "hyper_parameters", {}),
+        (TrainingJobDescription, TRAINING_JOB, "final_metric_data_list", ()),
+        (TrainingJobDescription, TRAINING_JOB, "model_artifacts", None),
+        (ModelDescription, MODEL, "vpc_config", None),
+    ],
+)
+def test_null_optional_key_reads_as_its_default(
+    cls: type[Any], response: dict[str, Any], field: str, default: object
+) -> None:
+    key = "".join(part.capitalize() for part in field.split("_"))
+    described = cls.from_api({**response, key: None})
+
+    assert getattr(described, field) == default
+    assert cls.from_api(described.to_api()) == described
