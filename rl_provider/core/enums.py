@@ -1,13 +1,15 @@
 """Closed sets of values: toolkits, frameworks and the job/endpoint state machines.
 
 Strings are accepted wherever an enum is, and coerced once with ``coerce()``. Each state enum
-owns its ``is_terminal()`` / ``is_failure()``: no other module lists states.
+lists its terminal states once, in its ``@terminal(...)`` line, and answers ``is_terminal()`` /
+``is_failure()`` from it: no other module lists states.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Self
+from typing import ClassVar, Self, TypeVar
 
 from rl_provider.exceptions import RLConfigError
 
@@ -52,7 +54,36 @@ class RLFramework(CoercibleEnum):
     PYTORCH = "pytorch"
 
 
-class TrainingJobStatus(StrEnum):
+class StatusEnum(StrEnum):
+    """A status of one of SageMaker's state machines (DESIGN section 3)."""
+
+    # Set by ``@terminal``: the terminal states, the one success first.
+    _terminal: ClassVar[tuple[StatusEnum, ...]]
+
+    def is_terminal(self) -> bool:
+        return self in self._terminal
+
+    def is_failure(self) -> bool:
+        """Terminal but not the success: the task that waited for it fails."""
+        return self.is_terminal() and self is not self._terminal[0]
+
+
+_S = TypeVar("_S", bound=StatusEnum)
+
+
+def terminal(success: str, *failures: str) -> Callable[[type[_S]], type[_S]]:
+    """Class decorator: the state machine ends in ``success`` or one of ``failures``."""
+
+    def mark(cls: type[_S]) -> type[_S]:
+        cls._terminal = tuple(cls(value) for value in (success, *failures))  # a typo raises here
+        return cls
+
+    return mark
+
+
+# A Failed or Stopped job fails the task that waited for it.
+@terminal("Completed", "Failed", "Stopped")
+class TrainingJobStatus(StatusEnum):
     """``TrainingJobStatus`` of DescribeTrainingJob."""
 
     IN_PROGRESS = "InProgress"
@@ -61,19 +92,9 @@ class TrainingJobStatus(StrEnum):
     STOPPING = "Stopping"
     STOPPED = "Stopped"
 
-    def is_terminal(self) -> bool:
-        return self in (
-            TrainingJobStatus.COMPLETED,
-            TrainingJobStatus.FAILED,
-            TrainingJobStatus.STOPPED,
-        )
 
-    def is_failure(self) -> bool:
-        """A Failed or Stopped job fails the task that waited for it."""
-        return self in (TrainingJobStatus.FAILED, TrainingJobStatus.STOPPED)
-
-
-class SecondaryStatus(StrEnum):
+@terminal("Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "MaxWaitTimeExceeded")
+class SecondaryStatus(StatusEnum):
     """``SecondaryStatus`` of DescribeTrainingJob (every value the SageMaker API documents)."""
 
     STARTING = "Starting"
@@ -94,18 +115,6 @@ class SecondaryStatus(StrEnum):
     RESTARTING = "Restarting"
     PENDING = "Pending"
 
-    def is_terminal(self) -> bool:
-        return self in (
-            SecondaryStatus.COMPLETED,
-            SecondaryStatus.FAILED,
-            SecondaryStatus.STOPPED,
-            SecondaryStatus.MAX_RUNTIME_EXCEEDED,
-            SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
-        )
-
-    def is_failure(self) -> bool:
-        return self.is_terminal() and self is not SecondaryStatus.COMPLETED
-
     def progress(self) -> int:
         """Where the status sits in a job's life; a job's secondary status never moves to a
         lower one (a stop accepted during Downloading must not be followed by Training)."""
@@ -125,7 +134,9 @@ class SecondaryStatus(StrEnum):
         return order.get(self, 2)
 
 
-class EndpointStatus(StrEnum):
+# OutOfService counts as failed: the endpoint cannot serve (DESIGN section 3).
+@terminal("InService", "Failed", "OutOfService", "UpdateRollbackFailed")
+class EndpointStatus(StatusEnum):
     """``EndpointStatus`` of DescribeEndpoint."""
 
     OUT_OF_SERVICE = "OutOfService"
@@ -137,15 +148,3 @@ class EndpointStatus(StrEnum):
     DELETING = "Deleting"
     FAILED = "Failed"
     UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
-
-    def is_terminal(self) -> bool:
-        return self in (
-            EndpointStatus.IN_SERVICE,
-            EndpointStatus.FAILED,
-            EndpointStatus.OUT_OF_SERVICE,
-            EndpointStatus.UPDATE_ROLLBACK_FAILED,
-        )
-
-    def is_failure(self) -> bool:
-        """OutOfService counts as failed: the endpoint cannot serve (DESIGN section 3)."""
-        return self.is_terminal() and self is not EndpointStatus.IN_SERVICE

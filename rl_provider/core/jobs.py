@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from rl_provider.core.api_values import ApiValue, within
-from rl_provider.core.enums import EndpointStatus, SecondaryStatus, TrainingJobStatus
+from rl_provider.core.enums import EndpointStatus, SecondaryStatus, StatusEnum, TrainingJobStatus
 from rl_provider.exceptions import JobFailedError
 
 __all__ = [
@@ -50,6 +50,24 @@ class StatusTransition(ApiValue):
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+class _HasStatus(ApiValue):
+    """A resource whose status field (``_STATUS``) says whether it has ended, and how."""
+
+    __slots__ = ()
+
+    _STATUS: ClassVar[str]
+
+    @property
+    def is_terminal(self) -> bool:
+        return cast("StatusEnum", getattr(self, self._STATUS)).is_terminal()
+
+    @property
+    def is_failure(self) -> bool:
+        """Terminal but not Completed / InService: a job that failed or was stopped, an endpoint
+        that cannot serve (Failed, OutOfService, UpdateRollbackFailed)."""
+        return cast("StatusEnum", getattr(self, self._STATUS)).is_failure()
+
+
 # The CreateTrainingJob keys DescribeTrainingJob echoes back (a backend that keeps the request
 # describes the job with them).
 REQUEST_ECHO_KEYS = (
@@ -73,7 +91,7 @@ def request_echo(request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TrainingJobDescription(ApiValue):
+class TrainingJobDescription(_HasStatus):
     """DescribeTrainingJob's response.
 
     ``ModelArtifacts`` is flattened to ``model_artifacts`` (its ``S3ModelArtifacts``).
@@ -106,6 +124,8 @@ class TrainingJobDescription(ApiValue):
     billable_time_in_seconds: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    _STATUS: ClassVar[str] = "training_job_status"
+
     @property
     def model_data(self) -> str | None:
         """The ``model.tar.gz`` URI (SDK name: ``estimator.model_data``)."""
@@ -115,15 +135,6 @@ class TrainingJobDescription(ApiValue):
     def final_metrics(self) -> dict[str, float]:
         """Metric name -> value; a name listed more than once keeps its last value."""
         return {metric.metric_name: metric.value for metric in self.final_metric_data_list}
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.training_job_status.is_terminal()
-
-    @property
-    def is_failure(self) -> bool:
-        """Failed or Stopped: the task that waited for the job fails."""
-        return self.training_job_status.is_failure()
 
     @property
     def max_runtime_exceeded(self) -> bool:
@@ -210,7 +221,7 @@ class EndpointConfigDescription(ApiValue):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EndpointDescription(ApiValue):
+class EndpointDescription(_HasStatus):
     """DescribeEndpoint's response.
 
     ``production_variants`` are DescribeEndpoint's runtime variant summaries (current weight and
@@ -227,11 +238,4 @@ class EndpointDescription(ApiValue):
     production_variants: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.endpoint_status.is_terminal()
-
-    @property
-    def is_failure(self) -> bool:
-        """Failed, OutOfService or UpdateRollbackFailed: the endpoint cannot serve."""
-        return self.endpoint_status.is_failure()
+    _STATUS: ClassVar[str] = "endpoint_status"
