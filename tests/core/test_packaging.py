@@ -6,7 +6,10 @@ import gzip
 import io
 import os
 import pathlib
+import subprocess
+import sys
 import tarfile
+import zipfile
 
 import pytest
 
@@ -587,3 +590,30 @@ def test_pack_directory_empty_and_refusals(tmp_path: pathlib.Path) -> None:
     with pytest.raises(RLConfigError, match="outside"):
         pack_directory(empty, tmp_path / "out" / "output.tar.gz")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["output.tar.gz"]
+
+
+# ------------------------------------------------------------------ shipped with each Ray job
+
+
+def test_the_ray_job_package_holds_every_module_the_launcher_imports(
+    tmp_path: pathlib.Path,
+) -> None:
+    # The Ray backend ships packaging (and what it imports) as loose files with each job; a
+    # module split off packaging must travel too. An interpreter without site-packages (-S) sees
+    # only the stdlib and the package, as a cluster node without rl_provider installed would.
+    from rl_provider.backends.ray.backend import job_package
+
+    _name, data = job_package({})
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(tmp_path)
+    probe = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+        "import rl_provider.backends.ray.launcher, rl_provider.core.packaging as p; "
+        "print(p.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "rl_provider" / "core" / "packaging.py")

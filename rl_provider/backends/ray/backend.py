@@ -61,6 +61,7 @@ _SHIPPED = (
     "rl_provider/core/metrics.py",
     "rl_provider/core/enums.py",
     "rl_provider/core/packaging.py",
+    "rl_provider/core/extraction.py",
     "rl_provider/backends/local/container.py",
     "rl_provider/backends/local/transfer.py",
     "rl_provider/backends/local/files.py",
