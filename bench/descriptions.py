@@ -8,7 +8,7 @@ transitions, two final metrics, unknown keys) with the current module and with t
 and exceptions), in the same process, alternating rounds (ABAB) so machine load hits both alike.
 Times are CPU time (``time.process_time``); medians over the rounds.
 
-    .venv/bin/python bench/descriptions.py [--baseline 48aa467] [--rounds 21] [--calls 2000]
+    .venv/bin/python bench/descriptions.py [--baseline 48aa467] [--rounds 21]
 
 ``48aa467`` is the last commit before the declarative key mapping (issue 13). Target: ratio
 (current / baseline) <= 1.1.
@@ -31,6 +31,7 @@ from typing import Any
 import rl_provider.core.jobs as current
 
 ROOT = Path(__file__).resolve().parent.parent
+CALLS = 2000  # from_api + to_api per round
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
 
@@ -101,8 +102,7 @@ def per_call_us(module: ModuleType, data: dict[str, Any], calls: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="48aa467", help="git revision to compare with")
-    parser.add_argument("--rounds", type=int, default=21)
-    parser.add_argument("--calls", type=int, default=2000, help="from_api+to_api per round")
+    parser.add_argument("--rounds", type=int, default=21, help=f"of {CALLS} calls each")
     args = parser.parse_args()
     baseline = load_baseline(args.baseline)
     data = response()
@@ -111,14 +111,14 @@ def main() -> None:
     if ours != baseline.TrainingJobDescription.from_api(data).to_api():
         raise SystemExit("the two modules emit different dicts for the same response")
     times: dict[str, list[float]] = {"current": [], "baseline": []}
-    per_call_us(current, data, args.calls)  # warm-up
-    per_call_us(baseline, data, args.calls)
+    per_call_us(current, data, CALLS)  # warm-up
+    per_call_us(baseline, data, CALLS)
     for _ in range(args.rounds):
-        times["current"].append(per_call_us(current, data, args.calls))
-        times["baseline"].append(per_call_us(baseline, data, args.calls))
+        times["current"].append(per_call_us(current, data, CALLS))
+        times["baseline"].append(per_call_us(baseline, data, CALLS))
     medians = {name: statistics.median(values) for name, values in times.items()}
     ratios = [a / b for a, b in zip(times["current"], times["baseline"], strict=True)]
-    print(f"from_api + to_api of a TrainingJobDescription, {args.rounds} rounds x {args.calls}")
+    print(f"from_api + to_api of a TrainingJobDescription, {args.rounds} rounds x {CALLS}")
     print(f"  baseline ({args.baseline}): {medians['baseline']:.1f} us CPU per call (median)")
     print(f"  current:                  {medians['current']:.1f} us CPU per call (median)")
     print(
