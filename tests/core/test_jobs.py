@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from dateutil.tz import tzutc
 
+from rl_provider.core.api_values import ApiValue, within
 from rl_provider.core.enums import EndpointStatus, SecondaryStatus, TrainingJobStatus
 from rl_provider.core.jobs import (
     ContainerDefinition,
@@ -589,3 +591,44 @@ def test_null_optional_key_reads_as_its_default(
 
     assert getattr(described, field) == default
     assert cls.from_api(described.to_api()) == described
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WarmPool(ApiValue):
+    """A description written the way a new one would be: its fields and nothing else."""
+
+    status: TrainingJobStatus
+    resource_retained_billable_time_in_seconds: int | None = None
+    last_modified_time: datetime | None = None
+    metrics: tuple[MetricData, ...] = ()
+    kms_key: str | None = field(default=None, metadata=within("KmsKeyId"))
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def test_a_new_description_is_only_its_fields() -> None:
+    response = {
+        "Status": "Completed",
+        "ResourceRetainedBillableTimeInSeconds": "0",
+        "LastModifiedTime": T1,
+        "Metrics": [{"MetricName": "loss", "Value": "0.5"}],
+        "KmsKey": {"KmsKeyId": "alias/k"},
+        "Other": [T2],
+    }
+
+    pool = WarmPool.from_api(response)
+
+    assert pool == WarmPool(
+        status=TrainingJobStatus.COMPLETED,
+        resource_retained_billable_time_in_seconds=0,
+        last_modified_time=T1,
+        metrics=(MetricData(metric_name="loss", value=0.5),),
+        kms_key="alias/k",
+        extra={"Other": [T2.isoformat()]},
+    )
+    assert pool.to_api() == {
+        **as_json(response),
+        "ResourceRetainedBillableTimeInSeconds": 0,
+        "Metrics": [{"MetricName": "loss", "Value": 0.5}],
+    }
+    with pytest.raises(BackendError, match="WarmPool: the response has no 'Status'"):
+        WarmPool.from_api({"KmsKey": {}})
