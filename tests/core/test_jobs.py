@@ -632,3 +632,13 @@ def test_a_new_description_is_only_its_fields() -> None:
     }
     with pytest.raises(BackendError, match="WarmPool: the response has no 'Status'"):
         WarmPool.from_api({"KmsKey": {}})
+
+
+SECONDARY_ENDS = {"Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "MaxWaitTimeExceeded"}
+
+
+@pytest.mark.parametrize("status", list(SecondaryStatus), ids=str)
+def test_secondary_status_ends(status: SecondaryStatus) -> None:
+    assert status.is_terminal() is (status.value in SECONDARY_ENDS)
+    assert status.is_failure() is (status.value in SECONDARY_ENDS - {"Completed"})
+    assert (status.progress() == 5) is status.is_terminal()
