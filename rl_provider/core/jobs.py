@@ -1,9 +1,10 @@
 """Typed descriptions of SageMaker responses: training jobs, models, endpoint configs, endpoints.
 
 Every backend returns these from its ``describe_*`` methods (DESIGN section 4); ``to_api()`` is
-the dict SageMaker's API would have returned, so code written against boto3 keeps working. Each
-class is only its fields: ``rl_provider.core.api_values`` derives the SageMaker keys from them
-and holds the rules every class follows (datetimes, absent keys, ``extra``, unknown statuses).
+the dict SageMaker's API would have returned, so code written against boto3 keeps working. A
+class declares its fields and nothing of the API: ``rl_provider.core.api_values`` derives the
+SageMaker keys from them and holds the rules every class follows (datetimes, absent keys,
+``extra``, unknown statuses).
 """
 
 from __future__ import annotations
