@@ -30,6 +30,7 @@ from rl_provider.core.packaging import build_sourcedir
 from rl_provider.core.session import (
     DEFAULT_REGION,
     backend_for_session,
+    chosen_backend,
     default_backend,
     resolve_region,
 )
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from rl_provider.core.model import RLModel
     from rl_provider.predictor import RLPredictor
 
-# Names that lived here before the request and the session moved out; still importable here.
+# Also the names that lived here before the request, the session and TrainingJob moved out.
 __all__ = [
     "DEFAULT_REGION",
     "RESERVED_HYPERPARAMETERS",
@@ -126,10 +127,10 @@ class RLEstimator:
         framework_version: str | None = None,
         py_version: str | None = None,
         keep_alive_period_in_seconds: int | None = None,
-        volume_kms_key: str | None = None,
-        output_kms_key: str | None = None,
         model_uri: str | None = None,
         model_channel_name: str = "model",
+        volume_kms_key: str | None = None,
+        output_kms_key: str | None = None,
         encrypt_inter_container_traffic: bool | None = None,
         rules: Sequence[Any] | None = None,
         debugger_hook_config: Any = None,
@@ -163,13 +164,7 @@ class RLEstimator:
         for argument, value in refused.items():
             if value:
                 raise RLConfigError(f"{argument} is not supported: {REFUSED_ARGUMENTS[argument]}.")
-        if sagemaker_session is not None:
-            if backend is not None:
-                raise RLConfigError(
-                    "Pass sagemaker_session= or backend=, not both: the session stands for a "
-                    "backend."
-                )
-            backend = backend_for_session(sagemaker_session)
+        backend = chosen_backend(backend, sagemaker_session)
         self.sagemaker_options = TrainingOptions(
             keep_alive_period_in_seconds=keep_alive_period_in_seconds,
             volume_kms_key=volume_kms_key,
@@ -329,12 +324,7 @@ class RLEstimator:
         As the SDK: ``base_job_name`` is recovered from the job name (``neo-2017-...`` ->
         ``neo``) and ``tags`` from ListTags; ``sagemaker_session`` picks the backend.
         """
-        if sagemaker_session is not None:
-            if backend is not None:
-                raise RLConfigError("Pass sagemaker_session= or backend=, not both.")
-            backend = backend_for_session(sagemaker_session)
-        if backend is None:
-            backend = default_backend("local")
+        backend = chosen_backend(backend, sagemaker_session) or default_backend("local")
         description = backend.describe_training_job(job_name)
         estimator = cls(**estimator_arguments(description, model_channel_name), backend=backend)
         estimator.base_job_name = base_from_name(job_name)
@@ -395,12 +385,14 @@ class RLEstimator:
         self,
         initial_instance_count: int,
         instance_type: str,
+        *,
+        wait: bool = True,
         endpoint_name: str | None = None,
         update_endpoint: bool = False,
-        wait: bool = True,
         **model_kwargs: Any,
     ) -> RLPredictor:
         """``create_model(**model_kwargs).deploy(...)``: serve the latest job's policy."""
+        # Keywords after instance_type: the SDK's third positional argument is a serializer.
         return self.create_model(**model_kwargs).deploy(
             initial_instance_count,
             instance_type,

@@ -55,6 +55,47 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def wait_for_endpoint(
+    backend: Backend,
+    endpoint_name: str,
+    config_name: str | None = None,
+    poll: float | None = None,
+    timeout: float = 1800.0,
+) -> EndpointDescription:
+    """Block until the endpoint serves ``config_name`` (or fails); raise on failure.
+
+    ``poll`` defaults to the backend's ``poll_interval`` (SageMaker endpoints take minutes: no
+    reason to describe them several times a second). ``timeout`` defaults to 30 minutes, the
+    SDK's endpoint waiter. A failed update leaves the endpoint InService on its previous config
+    (SageMaker rule): that raises too, with the reason.
+    """
+    interval = backend.poll_interval if poll is None else poll
+
+    def pause(description: EndpointDescription) -> bool:
+        time.sleep(interval)
+        return True
+
+    outcome = wait_for_outcome(
+        backend,
+        endpoint_name,
+        endpoint_config_name=config_name,
+        deadline=time.time() + timeout,
+        pause=pause,
+    )
+    if outcome is None or outcome.outcome is Outcome.TIMEOUT:
+        status = outcome.description.endpoint_status.value if outcome else "changing"
+        raise BackendError(
+            f"Endpoint {endpoint_name} is still {status} after {timeout:.0f} s: check "
+            "its server log, then wait longer or delete it."
+        )
+    if outcome.outcome is not Outcome.SUCCESS:
+        raise BackendError(
+            f"Endpoint {endpoint_name} is {outcome.description.endpoint_status.value}: "
+            f"{outcome.failure_reason}"
+        )
+    return outcome.description
+
+
 def stage_code(code: ModelCode, scratch: Path) -> Path | str:
     """The code as a local ``sourcedir.tar.gz`` or directory, or the URI it already has."""
     if code.is_uri:
@@ -167,47 +208,6 @@ class RLModel(ModelDefinition):
             )
         backend: Backend = self.backend
         return backend
-
-
-def wait_for_endpoint(
-    backend: Backend,
-    endpoint_name: str,
-    config_name: str | None = None,
-    poll: float | None = None,
-    timeout: float = 1800.0,
-) -> EndpointDescription:
-    """Block until the endpoint serves ``config_name`` (or fails); raise on failure.
-
-    ``poll`` defaults to the backend's ``poll_interval`` (SageMaker endpoints take minutes: no
-    reason to describe them several times a second). ``timeout`` defaults to 30 minutes, the
-    SDK's endpoint waiter. A failed update leaves the endpoint InService on its previous config
-    (SageMaker rule): that raises too, with the reason.
-    """
-    interval = backend.poll_interval if poll is None else poll
-
-    def pause(description: EndpointDescription) -> bool:
-        time.sleep(interval)
-        return True
-
-    outcome = wait_for_outcome(
-        backend,
-        endpoint_name,
-        endpoint_config_name=config_name,
-        deadline=time.time() + timeout,
-        pause=pause,
-    )
-    if outcome is None or outcome.outcome is Outcome.TIMEOUT:
-        status = outcome.description.endpoint_status.value if outcome else "changing"
-        raise BackendError(
-            f"Endpoint {endpoint_name} is still {status} after {timeout:.0f} s: check "
-            "its server log, then wait longer or delete it."
-        )
-    if outcome.outcome is not Outcome.SUCCESS:
-        raise BackendError(
-            f"Endpoint {endpoint_name} is {outcome.description.endpoint_status.value}: "
-            f"{outcome.failure_reason}"
-        )
-    return outcome.description
 
 
 def model_for_job(

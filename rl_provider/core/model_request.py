@@ -93,7 +93,11 @@ class ModelCode:
 
 @dataclass(kw_only=True)
 class ModelDefinition:
-    """A model as CreateModel takes it; ``RLModel`` adds the backend that creates it."""
+    """A model as CreateModel takes it; ``RLModel`` adds the backend that creates it.
+
+    ``code`` is inference code still to be packaged, ``code_uri`` where the container finds it
+    (``SAGEMAKER_SUBMIT_DIRECTORY``); a repacked model's ``model_data`` is the artifact to write.
+    """
 
     name: str
     model_data: str

@@ -82,3 +82,16 @@ def backend_for_session(session: object) -> TrainingBackend:
         bucket=bucket if isinstance(bucket, str) and bucket else None,
     )
     return open_backend(settings, aws=AwsClients(client_factory=factory))
+
+
+def chosen_backend(
+    backend: TrainingBackend | None, sagemaker_session: object
+) -> TrainingBackend | None:
+    """``backend=``, or the backend ``sagemaker_session=`` stands for; never both."""
+    if sagemaker_session is None:
+        return backend
+    if backend is not None:
+        raise RLConfigError(
+            "Pass sagemaker_session= or backend=, not both: the session stands for a backend."
+        )
+    return backend_for_session(sagemaker_session)
