@@ -362,7 +362,7 @@ class RLEstimator:
                 "RLEstimator.attach(job_name) before create_model()."
             )
         options = ModelOptions(
-            name=name or name_from_base(self._name_base()),
+            name=name if name is not None else name_from_base(self._name_base()),
             role=role,
             entry_point=entry_point,
             source_dir=source_dir,
