@@ -48,6 +48,7 @@ __all__ = [
     "ModelCode",
     "ModelKind",
     "RLModel",
+    "model_for_estimator",
     "model_for_job",
     "wait_for_endpoint",
 ]
@@ -218,3 +219,9 @@ def model_for_job(
 ) -> RLModel:
     """``RLEstimator.create_model()``'s model (``model_request.model_arguments``) on ``backend``."""
     return RLModel(**model_arguments(settings, job, options), backend=backend)
+
+
+def model_for_estimator(estimator: Any, **arguments: Any) -> RLModel:
+    """The name this had before the split: ``estimator.create_model(**arguments)``."""
+    model: RLModel = estimator.create_model(**arguments)
+    return model
