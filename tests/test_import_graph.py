@@ -124,3 +124,40 @@ def test_find_cycle_finds_one():
 
 def test_no_import_cycle():
     assert find_cycle(import_graph()) is None
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        for target in graph[stack.pop()] - seen:
+            seen.add(target)
+            stack.append(target)
+    return seen
+
+
+def test_the_request_modules_reach_no_backend_and_no_stateful_module():
+    # Issue 13: the requests are built by pure modules; the estimator and the model hold state.
+    graph = import_graph()
+    stateful = {"rl_provider.core.estimator", "rl_provider.core.model", "rl_provider.core.session"}
+    for pure in (
+        "rl_provider.core.training_request",
+        "rl_provider.core.job_arguments",
+        "rl_provider.core.model_request",
+    ):
+        reached = _reachable(graph, pure)
+        assert not {m for m in reached if m.startswith("rl_provider.backends")}, pure
+        assert not reached & stateful, pure
+
+
+def test_the_model_does_not_know_the_estimator_even_for_types():
+    # Issue 13: core/model.py takes settings through TrainingSettings, never RLEstimator.
+    tree = ast.parse((ROOT / "core" / "model.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert "rl_provider.core.model_request" in imported  # the walk sees model.py's imports
+    assert "rl_provider.core.estimator" not in imported

@@ -286,6 +286,16 @@ def test_create_model_branches(backend, image, kind, model_image, environment):
     assert request["ExecutionRoleArn"] == ROLE
 
 
+def test_model_for_estimator_keeps_its_old_name(backend):
+    # Issue 13 moved the choice to core.model_request; the old entry point still answers.
+    from rl_provider.core.model import model_for_estimator
+
+    estimator = attached(backend, "rl-provider/ray:2.40.0-torch-cpu-py311")
+    assert model_for_estimator(estimator, name="policy-1") == estimator.create_model(
+        name="policy-1"
+    )
+
+
 def test_ray_model_takes_the_users_inference_code(backend, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "serve").mkdir()
