@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -46,6 +47,29 @@ def spawn_detached(
     pid = int(spawned.stdout.strip())
     started = process_start(pid)
     return pid, started if started is not None else 0.0
+
+
+def enter_detached_process(detach: bool, log_file: Path) -> None:
+    """The start of a process ``spawn_detached`` started (runner, model server): no secrets, a
+    private umask and, with ``--detach``, the credentials read from stdin, then a fork whose
+    parent prints the child's pid and exits; the child leads its own session and writes its
+    output to ``log_file``."""
+    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
+    os.umask(files.PRIVATE_UMASK)
+    if not detach:
+        return
+    transfer.receive_credentials(sys.stdin.readline())
+    pid = os.fork()
+    if pid:
+        print(pid, flush=True)
+        os._exit(0)
+    os.setsid()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, files.PRIVATE_FILE_MODE)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
 
 
 def alive(record: Mapping[str, Any] | None) -> bool:

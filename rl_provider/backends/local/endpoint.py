@@ -21,7 +21,8 @@ import traceback
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rl_provider.backends.local import container, files, transfer
+from rl_provider.backends.local import files, transfer
+from rl_provider.backends.local.common import enter_detached_process
 from rl_provider.backends.local.processes import same_process
 from rl_provider.backends.local.store import LocalStore
 from rl_provider.core.enums import EndpointStatus
@@ -204,28 +205,9 @@ def run(home: Path, name: str, generation: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    detach = "--detach" in args
     home, name, generation = (a for a in args if a != "--detach")
-    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
-    os.umask(files.PRIVATE_UMASK)
-    if detach:
-        transfer.receive_credentials(sys.stdin.readline())
-        pid = os.fork()
-        if pid:
-            print(pid, flush=True)
-            os._exit(0)
-        os.setsid()
-        directory = endpoint_dir(Path(home), name, int(generation))
-        directory.mkdir(parents=True, exist_ok=True)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        log_fd = os.open(
-            directory / "server.log",
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            files.PRIVATE_FILE_MODE,
-        )
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
+    server_log = endpoint_dir(Path(home), name, int(generation)) / "server.log"
+    enter_detached_process("--detach" in args, server_log)
     return run(Path(home), name, int(generation))
 
 
