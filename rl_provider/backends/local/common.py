@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
 
 from rl_provider.backends.local import container, files, transfer
+from rl_provider.backends.local.endpoint_state import Server
 from rl_provider.backends.local.processes import process_start, same_process
-
-_T = TypeVar("_T")
 
 
 def arn(kind: str, name: str) -> str:
@@ -72,8 +71,16 @@ def enter_detached_process(detach: bool, log_file: Path) -> None:
     os.dup2(log_fd, 2)
 
 
-def alive(record: Mapping[str, Any] | None) -> bool:
-    """Whether the process a record names (pid + start time) still runs."""
-    if not record or not record.get("pid"):
+def alive(server: Server | None) -> bool:
+    """Whether the model server's recorded process (pid + start time) still runs."""
+    if server is None or not server.pid:
         return False
-    return same_process(int(record["pid"]), record.get("started"))
+    return same_process(server.pid, server.started)
+
+
+def signal_server(server: Server, sig: signal.Signals) -> None:
+    """Send ``sig`` to the server's process (SIGTERM: it stops accepting, finishes the requests
+    in flight and exits); nothing if it is gone."""
+    if server.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.pid, sig)

@@ -19,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from rl_provider.backends.local.database import Database
+from rl_provider.backends.local.endpoint_state import EndpointRecord
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.exceptions import JobNotFoundError, ResourceExistsError
+
+# The kinds of resource in the kv table.
+ENDPOINT = "endpoint"
+ENDPOINT_CONFIG = "endpoint_config"
+MODEL = "model"
 
 _NON_TERMINAL = tuple(s.value for s in TrainingJobStatus if not s.is_terminal())
 # A job's secondary-status transitions in order, and its last value of each metric.
@@ -270,23 +276,20 @@ class LocalStore(Database):
                 (kind, name, _dump(body), time.time()),
             )
 
-    def update(
+    def _update(
         self, kind: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+    ) -> None:
         """Read-modify-write in one transaction; ``change`` returns the new body or None."""
         with self._transaction() as db:
             row = db.execute(
                 "SELECT body, creation_time FROM kv WHERE kind = ? AND name = ?", (kind, name)
             ).fetchone()
-            if row is None:
-                return None
-            body = change(_body(row))
+            body = None if row is None else change(_body(row))
             if body is not None:
                 db.execute(
                     "UPDATE kv SET body = ? WHERE kind = ? AND name = ?",
                     (_dump(body), kind, name),
                 )
-            return body
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """The stored body with its creation time as ``_created``; None if there is none."""
@@ -308,6 +311,33 @@ class LocalStore(Database):
                 "SELECT name FROM kv WHERE kind = ? ORDER BY creation_time DESC", (kind,)
             )
         ]
+
+    # ------------------------------------------------------------------ endpoint records
+    def insert_endpoint(self, record: EndpointRecord) -> None:
+        """A new endpoint's record (``ResourceExistsError`` if the name is taken)."""
+        self.put(ENDPOINT, record.name, record.to_body())
+
+    def endpoint(self, name: str) -> EndpointRecord | None:
+        body = self.get(ENDPOINT, name)
+        return None if body is None else EndpointRecord.from_body(body)
+
+    def change_endpoint(
+        self, name: str, transition: Callable[[EndpointRecord], EndpointRecord | None]
+    ) -> EndpointRecord | None:
+        """Read the record, apply ``transition`` (``endpoint_state.py``) and write the result,
+        in one transaction; the record written, None if there is none or the transition does
+        not apply (nothing written)."""
+        written: list[EndpointRecord] = []
+
+        def apply(body: dict[str, Any]) -> dict[str, Any] | None:
+            record = transition(EndpointRecord.from_body(body))
+            if record is None:
+                return None
+            written.append(record)
+            return record.to_body()
+
+        self._update(ENDPOINT, name, apply)
+        return written[0] if written else None
 
 
 def _body(row: sqlite3.Row) -> dict[str, Any]:
