@@ -1,8 +1,9 @@
 """The local backend's state: one SQLite database (WAL) under the home, shared by processes.
 
-Workers, the triggerer, runners and the CLI read and write it at once. Every state change is one
-``BEGIN IMMEDIATE`` transaction; a compare-and-set on the status keeps a late writer from
-overwriting a terminal state.
+Workers, the triggerer, runners, model servers and the CLI read and write it at once. Every state
+change is one ``BEGIN IMMEDIATE`` transaction (``database.py``); a compare-and-set on the status
+keeps a late writer from overwriting a terminal job state, and an endpoint record changes only by
+one of its transitions (``endpoint_state.py``, through ``change_endpoint``).
 """
 
 from __future__ import annotations
