@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
 
 from rl_provider.backends.local import container, files, transfer
+from rl_provider.backends.local.endpoint_state import Server
 from rl_provider.backends.local.processes import process_start, same_process
-
-_T = TypeVar("_T")
 
 
 def arn(kind: str, name: str) -> str:
@@ -48,8 +48,39 @@ def spawn_detached(
     return pid, started if started is not None else 0.0
 
 
-def alive(record: Mapping[str, Any] | None) -> bool:
-    """Whether the process a record names (pid + start time) still runs."""
-    if not record or not record.get("pid"):
+def enter_detached_process(detach: bool, log_file: Path) -> None:
+    """The start of a process ``spawn_detached`` started (runner, model server): no secrets, a
+    private umask and, with ``--detach``, the credentials read from stdin, then a fork whose
+    parent prints the child's pid and exits; the child leads its own session and writes its
+    output to ``log_file``."""
+    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
+    os.umask(files.PRIVATE_UMASK)
+    if not detach:
+        return
+    transfer.receive_credentials(sys.stdin.readline())
+    pid = os.fork()
+    if pid:
+        print(pid, flush=True)
+        os._exit(0)
+    os.setsid()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, files.PRIVATE_FILE_MODE)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+
+
+def alive(server: Server | None) -> bool:
+    """Whether the model server's recorded process (pid + start time) still runs."""
+    if server is None or not server.pid:
         return False
-    return same_process(int(record["pid"]), record.get("started"))
+    return same_process(server.pid, server.started)
+
+
+def signal_server(server: Server, sig: signal.Signals) -> None:
+    """Send ``sig`` to the server's process (SIGTERM: it stops accepting, finishes the requests
+    in flight and exits); nothing if it is gone."""
+    if server.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.pid, sig)

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,61 +27,39 @@ CURRENT_HOST = "algo-1"
 FRAMEWORK_PARAMETER_PREFIX = "sagemaker_"
 
 
+# What exists before the entry point starts (checkpoints/ only when the job uses it).
+_CREATED = ("code", "input_config", "input_data", "model", "output_data", "output_intermediate")
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerPaths:
-    """``/opt/ml`` of a SageMaker container, rooted at ``<job dir>/opt_ml``."""
+    """``/opt/ml`` of a SageMaker container, rooted at ``<job dir>/opt_ml``.
+
+    The layout is the attribute names: each is the path of that name under ``base``, ``_`` read
+    as ``/`` (``output_intermediate`` is ``output/intermediate``).
+    """
 
     base: Path
+    code: Path = field(init=False)
+    input: Path = field(init=False)
+    input_config: Path = field(init=False)
+    input_data: Path = field(init=False)
+    model: Path = field(init=False)
+    output: Path = field(init=False)
+    output_data: Path = field(init=False)
+    output_intermediate: Path = field(init=False)
+    checkpoints: Path = field(init=False)
 
-    @property
-    def code(self) -> Path:
-        return self.base / "code"
-
-    @property
-    def input(self) -> Path:
-        return self.base / "input"
-
-    @property
-    def input_config(self) -> Path:
-        return self.input / "config"
-
-    @property
-    def input_data(self) -> Path:
-        return self.input / "data"
-
-    @property
-    def model(self) -> Path:
-        return self.base / "model"
-
-    @property
-    def output(self) -> Path:
-        return self.base / "output"
-
-    @property
-    def output_data(self) -> Path:
-        return self.output / "data"
-
-    @property
-    def output_intermediate(self) -> Path:
-        return self.output / "intermediate"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.base / "checkpoints"
+    def __post_init__(self) -> None:
+        for path in fields(self)[1:]:
+            object.__setattr__(self, path.name, self.base.joinpath(*path.name.split("_")))
 
     def channel(self, name: str) -> Path:
         return self.input_data / name
 
     def create(self) -> None:
-        for path in (
-            self.code,
-            self.input_config,
-            self.input_data,
-            self.model,
-            self.output_data,
-            self.output_intermediate,
-        ):
-            path.mkdir(parents=True, exist_ok=True)
+        for name in _CREATED:
+            Path(getattr(self, name)).mkdir(parents=True, exist_ok=True)
 
 
 def split_hyperparameters(raw: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:

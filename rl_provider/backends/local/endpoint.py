@@ -9,7 +9,6 @@ A ``model_fn`` that raises ends the process and records the error as the Failure
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -19,18 +18,15 @@ import threading
 import time
 import traceback
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from rl_provider.backends.local import container, files, transfer
-from rl_provider.backends.local.processes import same_process
-from rl_provider.backends.local.store import LocalStore
-from rl_provider.core.enums import EndpointStatus
+from rl_provider.backends.local import files, transfer
+from rl_provider.backends.local.common import alive, enter_detached_process, signal_server
+from rl_provider.backends.local.endpoint_state import EndpointRecord, Server
+from rl_provider.backends.local.store import ENDPOINT as ENDPOINT  # re-exported (tests, tools)
+from rl_provider.backends.local.store import ENDPOINT_CONFIG, MODEL, LocalStore
 from rl_provider.core.packaging import safe_extract
 from rl_provider.exceptions import BackendError
 
-ENDPOINT = "endpoint"
-ENDPOINT_CONFIG = "endpoint_config"
-MODEL = "model"
 # Where a SageMaker serving container unpacks model.tar.gz. A SAGEMAKER_SUBMIT_DIRECTORY under it
 # means the code travels inside the artifact (how SDK v2 repacks PyTorch models).
 MODEL_DIR_IN_CONTAINER = "/opt/ml/model"
@@ -48,55 +44,31 @@ def endpoint_dir(home: Path, name: str, generation: int) -> Path:
 
 
 def _record_failure(store: LocalStore, name: str, generation: int, reason: str) -> None:
-    reason = reason[:900]  # FailureReason holds at most 1024 characters (SageMaker API)
-
-    def fail(body: dict[str, Any]) -> dict[str, Any] | None:
-        pending = body.get("pending") or {}
-        if pending.get("generation") != generation:
-            return None  # superseded or deleted meanwhile
-        body["pending"] = None
-        body["LastModifiedTime"] = time.time()
-        if body.get("active"):
-            # A failed update leaves the endpoint serving the previous model (SageMaker rule).
-            body["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
-            body["FailureReason"] = f"Update failed: {reason}"
-        else:
-            body["EndpointStatus"] = EndpointStatus.FAILED.value
-            body["FailureReason"] = reason
-        return body
-
-    store.update(ENDPOINT, name, fail)
+    store.change_endpoint(
+        name, lambda record: record.pending_failed(generation, reason, time.time())
+    )
 
 
-def _take_over(store: LocalStore, name: str, generation: int, port: int) -> dict[str, Any] | None:
-    """Become the endpoint's active server; the record it replaced ({}: none), None if unwanted."""
-    replaced: list[dict[str, Any]] = []
+def _take_over(store: LocalStore, name: str, generation: int, port: int) -> list[Server] | None:
+    """Become the endpoint's active server: the server it replaced ([]: none), None if no
+    longer wanted (deleted, superseded by a newer update)."""
+    replaced: list[Server] = []
 
-    def promote(body: dict[str, Any]) -> dict[str, Any] | None:
-        pending = body.get("pending") or {}
-        if pending.get("generation") != generation:
-            return None  # deleted, or superseded by a newer update
-        old = body.get("active") or {}
-        replaced.append(dict(old))
-        body["active"] = {**pending, "port": port}
-        body["pending"] = None
-        body["EndpointConfigName"] = pending["config"]
-        body["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
-        body["FailureReason"] = None
-        body["LastModifiedTime"] = time.time()
-        return body
+    def promote(record: EndpointRecord) -> EndpointRecord | None:
+        replaced[:] = [record.active] if record.active else []
+        return record.promoted(generation, port, time.time())
 
-    store.update(ENDPOINT, name, promote)
-    return replaced[0] if replaced else None
+    return None if store.change_endpoint(name, promote) is None else replaced
 
 
 def _prepare(store: LocalStore, name: str, generation: int) -> tuple[Path, Path | None, str | None]:
-    endpoint = store.get(ENDPOINT, name)
-    if endpoint is None or (endpoint.get("pending") or {}).get("generation") != generation:
+    record = store.endpoint(name)
+    pending = None if record is None else record.pending
+    if pending is None or pending.generation != generation:
         raise LookupError(f"endpoint {name} generation {generation} is no longer wanted")
-    config = store.get(ENDPOINT_CONFIG, endpoint["pending"]["config"])
+    config = store.get(ENDPOINT_CONFIG, pending.config)
     if config is None:
-        raise LookupError(f"endpoint config {endpoint['pending']['config']} was deleted")
+        raise LookupError(f"endpoint config {pending.config} was deleted")
     model = store.get(MODEL, config["ProductionVariants"][0]["ModelName"])
     if model is None:
         raise LookupError(f"model {config['ProductionVariants'][0]['ModelName']} was deleted")
@@ -138,13 +110,10 @@ def _still_wanted(store: LocalStore, name: str, generation: int, db: tuple[int, 
     if (stat.st_dev, stat.st_ino) != db:
         return False  # deleted and made again: its records are not ours
     try:
-        body = store.get(ENDPOINT, name)
+        record = store.endpoint(name)
     except BackendError:
         return True  # unreadable for now (a full disk): keep serving, ask again
-    if body is None:
-        return False
-    slots = (body.get("active") or {}, body.get("pending") or {})
-    return any(slot.get("generation") == generation for slot in slots)
+    return record is not None and record.serves(generation)
 
 
 def _watch_record(store: LocalStore, name: str, generation: int) -> None:
@@ -190,11 +159,10 @@ def run(home: Path, name: str, generation: int) -> int:
         replaced = _take_over(store, name, generation, port)
         if replaced is None:
             return False
-        if replaced.get("pid") and same_process(int(replaced["pid"]), replaced.get("started")):
-            with contextlib.suppress(ProcessLookupError):
-                # The server's SIGTERM: stop accepting, finish in-flight requests, exit.
-                os.kill(int(replaced["pid"]), signal.SIGTERM)
-        log.info("In service (replaced pid %s)", replaced.get("pid") or "none")
+        for old in replaced:
+            if alive(old):
+                signal_server(old, signal.SIGTERM)
+        log.info("In service (replaced pid %s)", (replaced[0].pid if replaced else None) or "none")
         threading.Thread(target=_watch_record, args=(store, name, generation), daemon=True).start()
         return True
 
@@ -204,28 +172,9 @@ def run(home: Path, name: str, generation: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    detach = "--detach" in args
     home, name, generation = (a for a in args if a != "--detach")
-    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
-    os.umask(files.PRIVATE_UMASK)
-    if detach:
-        transfer.receive_credentials(sys.stdin.readline())
-        pid = os.fork()
-        if pid:
-            print(pid, flush=True)
-            os._exit(0)
-        os.setsid()
-        directory = endpoint_dir(Path(home), name, int(generation))
-        directory.mkdir(parents=True, exist_ok=True)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        log_fd = os.open(
-            directory / "server.log",
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            files.PRIVATE_FILE_MODE,
-        )
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
+    server_log = endpoint_dir(Path(home), name, int(generation)) / "server.log"
+    enter_detached_process("--detach" in args, server_log)
     return run(Path(home), name, int(generation))
 
 

@@ -1,20 +1,19 @@
 """The detached supervisor of one local training job.
 
 ``python -m rl_provider.backends.local.runner HOME JOB [--detach]``. It prepares the container
-contract (code, configs, channels, requirements), runs the entry point in its own process group,
-captures every log line and metric, enforces stop and ``MaxRuntimeInSeconds``, packages the
-artifacts atomically and records the end state. ``--detach`` forks once and prints the
-supervisor's pid, so the supervisor is nobody's child (no zombie, survives the caller).
+contract (code, configs, channels, requirements), runs the entry point in its own process group
+(``supervisor.py``: every log line and metric captured, stop and ``MaxRuntimeInSeconds``
+enforced), packages the artifacts atomically and records the end state. ``--detach`` forks once
+and prints the supervisor's pid, so the supervisor is nobody's child (no zombie, survives the
+caller).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -23,23 +22,17 @@ import sysconfig
 import threading
 import time
 import traceback
-from collections import deque
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from rl_provider.backends.local import container, files, transfer
+from rl_provider.backends.local.common import enter_detached_process
 from rl_provider.backends.local.store import LocalStore
+from rl_provider.backends.local.supervisor import MetricPoint, supervise
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.metrics import MetricExtractor
 from rl_provider.exceptions import BackendError, RLProviderError
 
-_PR_SET_PDEATHSIG = 1
-_FLUSH_SECONDS = 0.25
-_STREAM_DRAIN_SECONDS = 2.0
-_STOP_POLL_SECONDS = 1.0
-_STDERR_TAIL = 20
-_GUARD_POLL_SECONDS = 0.5
-_CHILD_POLL_SECONDS = 0.05
 # How long a runner that cannot record the job's end (full disk) waits for space, and how often
 # it tries; at most this many metric points wait for the database meanwhile.
 _FULL_DISK_WAIT_SECONDS = 6 * 3600.0
@@ -53,12 +46,6 @@ def job_dir(home: Path, name: str) -> Path:
 
 def log_path(home: Path, name: str) -> Path:
     return job_dir(home, name) / "logs" / f"{container.CURRENT_HOST}.log"
-
-
-def _die_with_parent() -> None:
-    """Runs in the entry point's process: it gets SIGKILL if the supervisor dies (kill -9)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class _PrepareError(RLProviderError):
@@ -108,7 +95,7 @@ class Runner:
         try:
             return self._run()
         except BaseException as err:
-            self._write(f"rl_provider runner error: {traceback.format_exc()}")
+            self.write(f"rl_provider runner error: {traceback.format_exc()}")
             self._end(
                 SecondaryStatus.FAILED,
                 TrainingJobStatus.FAILED,
@@ -134,7 +121,7 @@ class Runner:
         except (RLProviderError, OSError, subprocess.SubprocessError) as err:
             self._end(SecondaryStatus.FAILED, TrainingJobStatus.FAILED, self._reason(err))
             return 1
-        if self._stop_requested() or not self.store.transition(
+        if self.stop_requested() or not self.store.transition(
             self.name,
             SecondaryStatus.TRAINING,
             "Training image download completed. Training in progress.",
@@ -160,10 +147,10 @@ class Runner:
         with open(envs / f"{digest}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent jobs with the same file build it once
             if (env_dir / ".complete").exists():
-                self._write(f"Using the cached environment {env_dir} for requirements.txt")
+                self.write(f"Using the cached environment {env_dir} for requirements.txt")
             else:
                 shutil.rmtree(env_dir, ignore_errors=True)
-                self._write(f"Installing requirements.txt into {env_dir}")
+                self.write(f"Installing requirements.txt into {env_dir}")
                 # requirements.txt runs setup.py/build backends: user code, so no credentials.
                 env = container.scrubbed_env()
                 subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, env=env)
@@ -199,7 +186,7 @@ class Runner:
                     env=env,
                 )
                 for line in (pip.stdout + pip.stderr).splitlines():
-                    self._write(line)
+                    self.write(line)
                 if pip.returncode != 0:
                     tail = " ".join(pip.stderr.strip().splitlines()[-3:])
                     raise _PrepareError(f"pip install -r requirements.txt failed: {tail}")
@@ -207,107 +194,15 @@ class Runner:
         return str(env_dir / "bin" / "python")
 
     def _train(self) -> tuple[int | None, SecondaryStatus | None, list[str]]:
-        hyperparameters = self.request.get("HyperParameters", {})
-        user, framework = container.split_hyperparameters(hyperparameters)
+        user, framework = container.split_hyperparameters(self.request.get("HyperParameters", {}))
         env = container.process_env(
             container.training_env(self.paths, self.request, num_cpus=os.cpu_count() or 1),
             self.paths.code,
         )
         command = [self.python, str(self.paths.code / str(framework["sagemaker_program"]))]
         command += container.cli_args(user)
-        child = subprocess.Popen(
-            command,
-            cwd=self.paths.code,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        guardian = _guard_group(child.pid)
-        self.store.set_entry_pid(self.name, child.pid)
-        lines: queue.Queue[tuple[str, float, str] | None] = queue.Queue()
-        streams = (cast(IO[bytes], child.stdout), cast(IO[bytes], child.stderr))
-        for stream, label in zip(streams, ("stdout", "stderr"), strict=True):
-            threading.Thread(target=_pump, args=(stream, label, lines), daemon=True).start()
-
-        extractor = MetricExtractor(
-            self.request["AlgorithmSpecification"].get("MetricDefinitions", [])
-        )
-        tail: deque[str] = deque(maxlen=_STDERR_TAIL)
-        pending: list[tuple[str, float, float]] = []
-        open_streams, last_flush, last_stop_poll = 2, time.monotonic(), 0.0
-        last_line = last_child_poll = 0.0
-        stopped: SecondaryStatus | None = None
-        stop_sent = exited_at = None
-        killed = False
-        while True:
-            arrived = False
-            try:
-                item = lines.get(timeout=0.1)
-            except queue.Empty:
-                pass
-            else:
-                if item is None:
-                    open_streams -= 1
-                else:
-                    arrived = True
-                    label, stamp, text = item
-                    self._write(text)
-                    if label == "stderr":
-                        tail.append(text)
-                    pending += [(m.name, m.value, stamp) for m in extractor.match(text)]
-            now = time.monotonic()
-            if arrived:
-                last_line = now
-            if now - last_flush >= _FLUSH_SECONDS or len(pending) >= 500:
-                self._flush(pending)
-                last_flush = now
-            # A waitpid per line cost as much as the line; every _CHILD_POLL_SECONDS is enough.
-            if exited_at is None and now - last_child_poll >= _CHILD_POLL_SECONDS:
-                last_child_poll = now
-                if child.poll() is not None:
-                    exited_at = now
-            if exited_at is not None:
-                # Streams end when every process holding them exits. Lines still arriving are
-                # drained (a fast writer is far ahead of us: stopping 2 s after its exit lost
-                # half of 400,000 lines); only a silent straggler holding a pipe is not waited on.
-                if open_streams == 0 or now - max(exited_at, last_line) > _STREAM_DRAIN_SECONDS:
-                    break
-                continue
-            if stopped is None:
-                if now - last_stop_poll >= _STOP_POLL_SECONDS or self.stop_signal.is_set():
-                    last_stop_poll = now
-                    if self._stop_requested():
-                        stopped = SecondaryStatus.STOPPED
-                if stopped is None and now - self.started > self.max_runtime:
-                    stopped = SecondaryStatus.MAX_RUNTIME_EXCEEDED
-                    self.store.transition(
-                        self.name,
-                        SecondaryStatus.STOPPING,
-                        "Stopping the training job: MaxRuntimeInSeconds reached",
-                        status=TrainingJobStatus.STOPPING,
-                    )
-                if stopped is not None:
-                    self._write(
-                        f"rl_provider: sending SIGTERM to the entry point ({stopped.value})"
-                    )
-                    _signal_group(child.pid, signal.SIGTERM)
-                    stop_sent = now
-            elif not killed and stop_sent is not None and now - stop_sent > self.stop_grace:
-                self._write(
-                    f"rl_provider: grace period of {self.stop_grace:g}s over, sending SIGKILL"
-                )
-                _signal_group(child.pid, signal.SIGKILL)
-                killed = True
-        _signal_group(child.pid, signal.SIGKILL)  # whatever the entry point left behind
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(guardian, signal.SIGKILL)
-        os.waitpid(guardian, 0)
-        self._flush(pending)
-        self.store.set_entry_pid(self.name, None)
-        return child.returncode, stopped, list(tail)
+        definitions = self.request["AlgorithmSpecification"].get("MetricDefinitions", [])
+        return supervise(self, command, self.paths.code, env, MetricExtractor(definitions))
 
     def _finish(
         self, *, stopped: SecondaryStatus | None, exit_code: int | None, tail: list[str]
@@ -418,12 +313,26 @@ class Runner:
                     raise
                 time.sleep(_FULL_DISK_POLL_SECONDS)
 
-    def _stop_requested(self) -> bool:
+    def record_entry_pid(self, pid: int | None) -> None:
+        self.store.set_entry_pid(self.name, pid)
+
+    def stop_at_max_runtime(self) -> bool:
+        if time.monotonic() - self.started <= self.max_runtime:
+            return False
+        self.store.transition(
+            self.name,
+            SecondaryStatus.STOPPING,
+            "Stopping the training job: MaxRuntimeInSeconds reached",
+            status=TrainingJobStatus.STOPPING,
+        )
+        return True
+
+    def stop_requested(self) -> bool:
         if self.stop_signal.is_set():
             return True
         return self.store.get_job(self.name).status is TrainingJobStatus.STOPPING
 
-    def _flush(self, pending: list[tuple[str, float, float]]) -> None:
+    def flush(self, pending: list[MetricPoint]) -> None:
         try:
             self.log.flush()
         except OSError as err:
@@ -439,8 +348,8 @@ class Runner:
                 return
             pending.clear()
 
-    def _write(self, line: str) -> None:
-        """One log line (buffered; flushed every _FLUSH_SECONDS and at the end)."""
+    def write(self, line: str) -> None:
+        """One log line (buffered; flushed by the supervision loop and at the end)."""
         try:
             self.log.write(line.rstrip("\n") + "\n")
         except OSError as err:
@@ -456,69 +365,13 @@ class Runner:
         self.log = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 (closed by run)
 
 
-def _pump(stream: IO[bytes], label: str, lines: queue.Queue[tuple[str, float, str] | None]) -> None:
-    with stream:
-        for raw in stream:
-            # A line is what the program wrote before "\n"; a "\r" in it (or at its end) stays.
-            text = raw[:-1] if raw.endswith(b"\n") else raw
-            lines.put((label, time.time(), text.decode("utf-8", errors="replace")))
-    lines.put(None)
-
-
-def _guard_group(pgid: int) -> int:
-    """Fork a guardian that SIGKILLs the entry point's process group once this runner is gone.
-
-    PR_SET_PDEATHSIG reaches the entry point only, not its children (Ray workers, a subprocess
-    the script started): they used to live on after a kill -9 of the runner until something
-    described the job. The guardian is forked before any thread starts and holds no descriptor
-    of ours, so it keeps no pipe open; the runner kills it when the job ends normally.
-    """
-    runner = os.getpid()
-    pid = os.fork()
-    if pid:
-        return pid
-    try:
-        os.closerange(0, os.sysconf("SC_OPEN_MAX"))
-        os.setsid()  # a kill of the runner's process group must not take the guardian with it
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stop is the runner's business
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        while os.getppid() == runner:
-            time.sleep(_GUARD_POLL_SECONDS)
-        os.killpg(pgid, signal.SIGKILL)
-    finally:
-        os._exit(0)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    detach = "--detach" in args
     home, name = (a for a in args if a != "--detach")
     # Before the fork: the pid the parent prints is recorded and may be sent SIGTERM at once (a
     # stop right after create); the default action would kill the runner before it starts.
     _catch_stop_signals()
-    container.drop_secrets()  # spawned with a scrubbed environment; run by hand, drop them here
-    os.umask(files.PRIVATE_UMASK)
-    if detach:
-        transfer.receive_credentials(sys.stdin.readline())
-        pid = os.fork()
-        if pid:
-            print(pid, flush=True)
-            os._exit(0)
-        os.setsid()
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        runner_log = os.open(
-            job_dir(Path(home), name) / "runner.log",
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            files.PRIVATE_FILE_MODE,
-        )
-        os.dup2(runner_log, 1)
-        os.dup2(runner_log, 2)
+    enter_detached_process("--detach" in args, job_dir(Path(home), name) / "runner.log")
     return Runner(LocalStore(Path(home)), name).run()
 
 

@@ -7,7 +7,6 @@ server on 127.0.0.1 (``rl_provider.backends.local.endpoint``, docs/SERVING.md).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import shutil
@@ -20,17 +19,12 @@ from typing import Any, Unpack
 
 from rl_provider.backends.base import ListFilter, ListQuery
 from rl_provider.backends.local import files, transfer
-from rl_provider.backends.local.common import alive, arn, spawn_detached, utc
-from rl_provider.backends.local.endpoint import (
-    ENDPOINT,
-    ENDPOINT_CONFIG,
-    MODEL,
-    MODEL_DIR_IN_CONTAINER,
-)
-from rl_provider.backends.local.store import LocalStore
+from rl_provider.backends.local.common import alive, arn, signal_server, spawn_detached, utc
+from rl_provider.backends.local.endpoint import MODEL_DIR_IN_CONTAINER
+from rl_provider.backends.local.endpoint_state import EndpointRecord, Server
+from rl_provider.backends.local.store import ENDPOINT, ENDPOINT_CONFIG, MODEL, LocalStore
 from rl_provider.core.enums import EndpointStatus
 from rl_provider.core.jobs import EndpointConfigDescription, EndpointDescription, ModelDescription
-from rl_provider.core.lifecycle import require_updatable
 from rl_provider.core.naming import validate_name
 from rl_provider.exceptions import (
     BackendError,
@@ -165,18 +159,8 @@ class LocalServing:
         name = validate_name(request.get("EndpointName", ""), kind="endpoint name")
         config = request.get("EndpointConfigName", "")
         self._get(ENDPOINT_CONFIG, config, EndpointNotFoundError, "Endpoint configuration")
-        now = time.time()
-        body = {
-            "EndpointName": name,
-            "EndpointConfigName": config,
-            "EndpointStatus": EndpointStatus.CREATING.value,
-            "LastModifiedTime": now,
-            "generation": 1,
-            "active": None,
-            "pending": {"generation": 1, "config": config},
-        }
         try:
-            self.store.put(ENDPOINT, name, body)
+            self.store.insert_endpoint(EndpointRecord.creating(name, config, time.time()))
         except ResourceExistsError:
             raise ResourceExistsError(
                 f"Cannot create already existing endpoint {name!r}: update it "
@@ -191,21 +175,12 @@ class LocalServing:
         config = request.get("EndpointConfigName", "")
         self._get(ENDPOINT_CONFIG, config, EndpointNotFoundError, "Endpoint configuration")
         self.describe_endpoint(name)  # not found -> EndpointNotFoundError; dead servers reaped
-        generation: list[int] = []
-
-        def start_update(body: dict[str, Any]) -> dict[str, Any]:
-            # Checked inside the transaction: of two concurrent updates only one starts.
-            require_updatable(name, EndpointStatus(body["EndpointStatus"]))
-            body["generation"] = int(body["generation"]) + 1
-            body["pending"] = {"generation": body["generation"], "config": config}
-            body["EndpointStatus"] = EndpointStatus.UPDATING.value
-            body["LastModifiedTime"] = time.time()
-            generation.append(body["generation"])
-            return body
-
-        if self.store.update(ENDPOINT, name, start_update) is None:
+        # Checked inside the transaction (``updating`` raises unless InService): of two
+        # concurrent updates only one starts.
+        updated = self.store.change_endpoint(name, lambda r: r.updating(config, time.time()))
+        if updated is None:
             raise EndpointNotFoundError(f"Endpoint {name!r} was deleted while being updated.")
-        self._start_server(name, generation[0], config)
+        self._start_server(name, updated.generation, config)
         return {"EndpointArn": arn("endpoint", name)}
 
     def _start_server(self, name: str, generation: int, config: str) -> None:
@@ -227,33 +202,15 @@ class LocalServing:
             )
         except OSError as err:
             reason = f"could not start the model server: {err}"
-
-            def fail(body: dict[str, Any]) -> dict[str, Any]:
-                body["pending"] = None
-                body["EndpointStatus"] = (
-                    EndpointStatus.IN_SERVICE.value
-                    if body.get("active")
-                    else EndpointStatus.FAILED.value
-                )
-                body["FailureReason"] = reason
-                return body
-
-            self.store.update(ENDPOINT, name, fail)
-            return
-
-        def record(body: dict[str, Any]) -> dict[str, Any] | None:
-            for slot in ("pending", "active"):
-                entry = body.get(slot) or {}
-                if entry.get("generation") == generation:
-                    body[slot] = {**entry, "pid": pid, "started": started}
-                    return body
-            return None
-
-        self.store.update(ENDPOINT, name, record)
+            self.store.change_endpoint(
+                name, lambda r: r.pending_failed(generation, reason, time.time())
+            )
+        else:
+            self.store.change_endpoint(name, lambda r: r.with_process(generation, pid, started))
 
     def describe_endpoint(self, name: str) -> EndpointDescription:
-        body = self._reap_endpoint(self._get(ENDPOINT, name, EndpointNotFoundError, "Endpoint"))
-        config = self.store.get(ENDPOINT_CONFIG, body["EndpointConfigName"]) or {}
+        record = self._reap_endpoint(self._endpoint(name))
+        config = self.store.get(ENDPOINT_CONFIG, record.config_name) or {}
         variants = [
             {
                 "VariantName": v.get("VariantName", "AllTraffic"),
@@ -266,80 +223,53 @@ class LocalServing:
         api: dict[str, Any] = {
             "EndpointName": name,
             "EndpointArn": arn("endpoint", name),
-            "EndpointConfigName": body["EndpointConfigName"],
-            "EndpointStatus": body["EndpointStatus"],
-            "FailureReason": body.get("FailureReason"),
-            "CreationTime": utc(body["_created"]),
-            "LastModifiedTime": utc(body["LastModifiedTime"]),
+            "EndpointConfigName": record.config_name,
+            "EndpointStatus": record.status.value,
+            "FailureReason": record.failure_reason,
+            "CreationTime": utc(record.created),
+            "LastModifiedTime": utc(record.last_modified),
             "ProductionVariants": variants,
         }
-        active = body.get("active") or {}
-        if active.get("port"):
-            api["Url"] = f"http://127.0.0.1:{active['port']}"
-            api["ServerPid"] = active.get("pid")
+        if record.active is not None and record.active.port:
+            api["Url"] = f"http://127.0.0.1:{record.active.port}"
+            api["ServerPid"] = record.active.pid
         return EndpointDescription.from_api(api)
 
-    def _reap_endpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _reap_endpoint(self, record: EndpointRecord) -> EndpointRecord:
         """Servers that died (killed, model_fn crashed hard) are reflected in the status."""
-        pending, active = body.get("pending"), body.get("active")
-        stale_pending = pending and pending.get("pid") and not alive(pending)
-        stale_active = active and active.get("pid") and not alive(active)
-        if not (stale_pending or stale_active):
-            return body
-        log = self.home / "endpoints" / body["EndpointName"]
+        if not any(_exited(server) for server in record.servers()):
+            return record
+        log = self.home / "endpoints" / record.name
 
-        def reap(current: dict[str, Any]) -> dict[str, Any]:
-            if (
-                current.get("pending")
-                and not alive(current["pending"])
-                and current["pending"].get("pid")
-            ):
-                gen = current["pending"]["generation"]
-                current["pending"] = None
+        def reap(current: EndpointRecord) -> EndpointRecord:
+            now = time.time()
+            if current.pending is not None and _exited(current.pending):
+                gen = current.pending.generation
                 reason = f"the model server exited while starting (see {log}/{gen}/server.log)"
-                if current.get("active"):
-                    current["EndpointStatus"] = EndpointStatus.IN_SERVICE.value
-                    current["FailureReason"] = f"Update failed: {reason}"
-                else:
-                    current["EndpointStatus"] = EndpointStatus.FAILED.value
-                    current["FailureReason"] = reason
-            if (
-                current.get("active")
-                and not alive(current["active"])
-                and current["active"].get("pid")
-            ):
-                gen = current["active"]["generation"]
-                current["active"] = None
-                if not current.get("pending"):
-                    current["EndpointStatus"] = EndpointStatus.FAILED.value
-                    current["FailureReason"] = (
-                        f"the model server exited (see {log}/{gen}/server.log); update or "
-                        "recreate the endpoint"
-                    )
-            current["LastModifiedTime"] = time.time()
+                current = current.pending_failed(gen, reason, now) or current
+            if current.active is not None and _exited(current.active):
+                reason = (
+                    f"the model server exited (see {log}/{current.active.generation}/server.log);"
+                    " update or recreate the endpoint"
+                )
+                current = current.active_exited(reason, now) or current
             return current
 
-        return self.store.update(ENDPOINT, body["EndpointName"], reap) or body
+        return self.store.change_endpoint(record.name, reap) or record
 
     def delete_endpoint(self, name: str) -> None:
         """Stop every server of the endpoint (and wait for them), then forget it."""
-        body = self._get(ENDPOINT, name, EndpointNotFoundError, "Endpoint")
-        self.store.update(
-            ENDPOINT, name, lambda b: {**b, "EndpointStatus": EndpointStatus.DELETING.value}
-        )
-        records: list[dict[str, Any]] = [
-            r for r in (body.get("active"), body.get("pending")) if r and alive(r)
-        ]
-        for record in records:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(record["pid"]), signal.SIGTERM)
+        record = self._endpoint(name)
+        self.store.change_endpoint(name, lambda r: r.deleting())
+        servers = [server for server in record.servers() if alive(server)]
+        for server in servers:
+            signal_server(server, signal.SIGTERM)
         deadline = time.monotonic() + 15.0
-        while any(alive(r) for r in records) and time.monotonic() < deadline:
+        while any(alive(server) for server in servers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        for record in records:
-            if alive(record):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(record["pid"]), signal.SIGKILL)
+        for server in servers:
+            if alive(server):
+                signal_server(server, signal.SIGKILL)
         self.store.delete(ENDPOINT, name)
         cached = self._connections.pop(name, None)
         if cached is not None:
@@ -430,8 +360,19 @@ class LocalServing:
         self._connections[name] = connection
         return connection
 
+    def _endpoint(self, name: str) -> EndpointRecord:
+        record = self.store.endpoint(name)
+        if record is None:
+            raise EndpointNotFoundError(f"Could not find endpoint {name!r} in {self.home}.")
+        return record
+
     def _get(self, kind: str, name: str, error: type[BackendError], what: str) -> dict[str, Any]:
         body = self.store.get(kind, name)
         if body is None:
             raise error(f"Could not find {what.lower()} {name!r} in {self.home}.")
         return body
+
+
+def _exited(server: Server) -> bool:
+    """Whether a server that was running (its pid recorded) is gone."""
+    return server.pid is not None and not alive(server)

@@ -1,74 +1,43 @@
 """The local backend's state: one SQLite database (WAL) under the home, shared by processes.
 
-Workers, the triggerer, runners and the CLI read and write it at once. Every state change is one
-``BEGIN IMMEDIATE`` transaction; a compare-and-set on the status keeps a late writer from
-overwriting a terminal state.
+Workers, the triggerer, runners, model servers and the CLI read and write it at once. Every state
+change is one ``BEGIN IMMEDIATE`` transaction (``database.py``); a compare-and-set on the status
+keeps a late writer from overwriting a terminal job state, and an endpoint record changes only by
+one of its transitions (``endpoint_state.py``, through ``change_endpoint``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl_provider.backends.local import files
+from rl_provider.backends.local.database import Database
+from rl_provider.backends.local.endpoint_state import EndpointRecord
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
-from rl_provider.exceptions import BackendError, JobNotFoundError, ResourceExistsError
+from rl_provider.exceptions import JobNotFoundError, ResourceExistsError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS training_jobs (
-    name TEXT PRIMARY KEY,
-    request TEXT NOT NULL,
-    status TEXT NOT NULL,
-    secondary_status TEXT NOT NULL,
-    failure_reason TEXT,
-    model_artifacts TEXT,
-    creation_time REAL NOT NULL,
-    training_start_time REAL,
-    training_end_time REAL,
-    last_modified_time REAL NOT NULL,
-    runner_pid INTEGER,
-    runner_started REAL,
-    entry_pid INTEGER,
-    stop_grace REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS transitions (
-    job TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    start_time REAL NOT NULL,
-    end_time REAL,
-    message TEXT,
-    PRIMARY KEY (job, seq)
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value REAL NOT NULL,
-    timestamp REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metrics_by_job ON metrics (job, name, id);
-CREATE TABLE IF NOT EXISTS kv (
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    body TEXT NOT NULL,
-    creation_time REAL NOT NULL,
-    PRIMARY KEY (kind, name)
-);
-"""
+# The kinds of resource in the kv table.
+ENDPOINT = "endpoint"
+ENDPOINT_CONFIG = "endpoint_config"
+MODEL = "model"
 
-_TABLES = {"training_jobs", "transitions", "metrics", "kv"}
 _NON_TERMINAL = tuple(s.value for s in TrainingJobStatus if not s.is_terminal())
+# A job's secondary-status transitions in order, and its last value of each metric.
+_TRANSITIONS = (
+    "SELECT status, start_time, end_time, message FROM transitions WHERE job = ? ORDER BY seq"
+)
+_FINAL_METRICS = (
+    "SELECT name, value, timestamp FROM metrics WHERE id IN "
+    "(SELECT MAX(id) FROM metrics WHERE job = ? GROUP BY name) ORDER BY name"
+)
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -106,46 +75,14 @@ _shared_lock = threading.Lock()
 _shared: weakref.WeakValueDictionary[tuple[int, Path], LocalStore] = weakref.WeakValueDictionary()
 
 
-class LocalStore:
-    """Typed access to the database; one connection per thread.
+class LocalStore(Database):
+    """Typed access to the home's database (``database.py``: its mechanics).
 
     ``LocalStore.shared(home)`` is the process's one store per home: a triggerer follows
     hundreds of jobs, each trigger with its own backend, and a store per backend held a SQLite
     connection (3 descriptors: the database, its WAL and shared memory) per worker thread per
     trigger; shared, it is one per worker thread (docs/DESIGN.md "Triggerer at scale").
     """
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.path = home / "state.db"
-        self._local = threading.local()
-        with self._errors():
-            self._open()
-
-    def _open(self) -> None:
-        """Create or migrate the database once, under an exclusive file lock.
-
-        Switching to WAL and creating the schema take SQLite locks that the busy timeout does not
-        always cover: many processes opening the home at once (two Airflow tasks starting
-        together) got "database is locked". Under the lock only one process does it at a time,
-        and each skips what is already done.
-        """
-        files.private_dir(self.home)  # first: nobody else can reach what is created inside
-        lock = files.private_file(self.home / "state.lock")
-        with open(lock, "a") as held:
-            fcntl.flock(held, fcntl.LOCK_EX)
-            db = self._connection()
-            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                db.execute("PRAGMA journal_mode=WAL")
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-            if not _TABLES.issubset(tables):
-                db.executescript(SCHEMA)
-            for suffix in ("", "-wal", "-shm"):
-                # By path, never through a descriptor: closing any descriptor of the database
-                # file drops this process's SQLite locks on it (sqlite.org/howtocorrupt.html).
-                # SQLite gives -wal/-shm the database's mode; older homes had 0644.
-                with contextlib.suppress(FileNotFoundError):
-                    os.chmod(self.path.with_name(self.path.name + suffix), files.PRIVATE_FILE_MODE)
 
     @classmethod
     def shared(cls, home: Path) -> LocalStore:
@@ -156,51 +93,6 @@ class LocalStore:
             if store is None:
                 store = _shared[key] = cls(home)
             return store
-
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            # A forked child (Airflow forks workers) never uses its parent's connection.
-            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=60000")
-            self._local.db, self._local.pid = db, os.getpid()
-        return db
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """SQLite's errors as a ``BackendError`` that says what happened (disk full, above all)."""
-        try:
-            yield
-        except (sqlite3.Error, OSError) as err:
-            what = (
-                f"state database {self.path}"
-                if isinstance(err, sqlite3.Error)
-                else f"home {self.home}"
-            )
-            if files.is_out_of_space(err, self.home):
-                detail = f"cannot be written: {files.out_of_space_message(self.home, err)}"
-            else:
-                detail = f"failed: {type(err).__name__}: {err}."
-            raise BackendError(f"The local backend's {what} {detail}") from err
-
-    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._errors():
-            return list(self._connection().execute(sql, args))
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._errors():
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
     # ------------------------------------------------------------------------------ jobs
     def insert_job(self, name: str, request: Mapping[str, Any], stop_grace: float) -> None:
@@ -339,11 +231,7 @@ class LocalStore:
             return True
 
     def transitions(self, name: str) -> list[sqlite3.Row]:
-        return self._rows(
-            "SELECT status, start_time, end_time, message FROM transitions "
-            "WHERE job = ? ORDER BY seq",
-            (name,),
-        )
+        return self._rows(_TRANSITIONS, (name,))
 
     # --------------------------------------------------------------------------- metrics
     def add_metrics(self, name: str, points: list[tuple[str, float, float]]) -> None:
@@ -364,11 +252,7 @@ class LocalStore:
         return series
 
     def final_metrics(self, name: str) -> list[sqlite3.Row]:
-        return self._rows(
-            "SELECT name, value, timestamp FROM metrics WHERE id IN "
-            "(SELECT MAX(id) FROM metrics WHERE job = ? GROUP BY name) ORDER BY name",
-            (name,),
-        )
+        return self._rows(_FINAL_METRICS, (name,))
 
     def last_values(self) -> dict[str, list[sqlite3.Row]]:
         """Every job's last value of each metric, in one query (for a listing of many jobs)."""
@@ -393,23 +277,20 @@ class LocalStore:
                 (kind, name, _dump(body), time.time()),
             )
 
-    def update(
+    def _update(
         self, kind: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+    ) -> None:
         """Read-modify-write in one transaction; ``change`` returns the new body or None."""
         with self._transaction() as db:
             row = db.execute(
                 "SELECT body, creation_time FROM kv WHERE kind = ? AND name = ?", (kind, name)
             ).fetchone()
-            if row is None:
-                return None
-            body = change(_body(row))
+            body = None if row is None else change(_body(row))
             if body is not None:
                 db.execute(
                     "UPDATE kv SET body = ? WHERE kind = ? AND name = ?",
                     (_dump(body), kind, name),
                 )
-            return body
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """The stored body with its creation time as ``_created``; None if there is none."""
@@ -431,6 +312,33 @@ class LocalStore:
                 "SELECT name FROM kv WHERE kind = ? ORDER BY creation_time DESC", (kind,)
             )
         ]
+
+    # ------------------------------------------------------------------ endpoint records
+    def insert_endpoint(self, record: EndpointRecord) -> None:
+        """A new endpoint's record (``ResourceExistsError`` if the name is taken)."""
+        self.put(ENDPOINT, record.name, record.to_body())
+
+    def endpoint(self, name: str) -> EndpointRecord | None:
+        body = self.get(ENDPOINT, name)
+        return None if body is None else EndpointRecord.from_body(body)
+
+    def change_endpoint(
+        self, name: str, transition: Callable[[EndpointRecord], EndpointRecord | None]
+    ) -> EndpointRecord | None:
+        """Read the record, apply ``transition`` (``endpoint_state.py``) and write the result,
+        in one transaction; the record written, None if there is none or the transition does
+        not apply (nothing written)."""
+        written: list[EndpointRecord] = []
+
+        def apply(body: dict[str, Any]) -> dict[str, Any] | None:
+            record = transition(EndpointRecord.from_body(body))
+            if record is None:
+                return None
+            written.append(record)
+            return record.to_body()
+
+        self._update(ENDPOINT, name, apply)
+        return written[0] if written else None
 
 
 def _body(row: sqlite3.Row) -> dict[str, Any]:
