@@ -15,6 +15,21 @@ from rl_provider import __version__
 _INTEGRATION = "Reinforcement Learning (rl_provider)"
 
 
+def _modules(*names: str) -> list[dict[str, Any]]:
+    """One section (hooks, operators, ...): our integration's modules."""
+    return [{"integration-name": _INTEGRATION, "python-modules": list(names)}]
+
+
+def _field(label: str, description: str, **schema: Any) -> dict[str, Any]:
+    """A connection form field stored in the connection's extras; nullable unless it has a
+    ``type`` of its own."""
+    return {
+        "label": label,
+        "description": description,
+        "schema": {"type": ["string", "null"], **schema},
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-rl",
@@ -29,35 +44,14 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["ml"],
             }
         ],
-        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["rl_provider.hooks.rl"]}],
-        "operators": [
-            {
-                "integration-name": _INTEGRATION,
-                "python-modules": [
-                    "rl_provider.operators.train",
-                    "rl_provider.operators.model",
-                    "rl_provider.operators.deploy",
-                ],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": _INTEGRATION,
-                "python-modules": [
-                    "rl_provider.sensors.training_job",
-                    "rl_provider.sensors.endpoint",
-                ],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": _INTEGRATION,
-                "python-modules": [
-                    "rl_provider.triggers.training_job",
-                    "rl_provider.triggers.endpoint",
-                ],
-            }
-        ],
+        "hooks": _modules("rl_provider.hooks.rl"),
+        "operators": _modules(
+            "rl_provider.operators.train",
+            "rl_provider.operators.model",
+            "rl_provider.operators.deploy",
+        ),
+        "sensors": _modules("rl_provider.sensors.training_job", "rl_provider.sensors.endpoint"),
+        "triggers": _modules("rl_provider.triggers.training_job", "rl_provider.triggers.endpoint"),
         "extra-links": [
             "rl_provider.links.RLTrainingJobPageLink",
             "rl_provider.links.RLModelPageLink",
@@ -73,58 +67,49 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "rl_provider.hooks.rl.RLHook",
                 "hook-name": "Reinforcement Learning (rl_provider)",
                 "conn-fields": {
-                    "backend": {
-                        "label": "Backend",
-                        "description": "Where jobs run: 'local' (this machine, no AWS), "
-                        "'sagemaker' or 'ray' (a Ray cluster's job server).",
-                        # A real default, no null choice: the form showed "null" in the
-                        # dropdown and saved "backend": null.
-                        "schema": {
-                            "type": "string",
-                            "enum": ["local", "sagemaker", "ray"],
-                            "default": "local",
-                        },
-                    },
-                    "home": {
-                        "label": "Local home",
-                        "description": "Local backend state directory (default: "
-                        "RL_PROVIDER_HOME, else $AIRFLOW_HOME/rl_provider).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "aws_conn_id": {
-                        "label": "AWS connection id",
-                        "description": "SageMaker backend: the 'aws' connection for credentials.",
-                        "schema": {"type": ["string", "null"], "default": "aws_default"},
-                    },
-                    "region_name": {
-                        "label": "Region",
-                        "description": "SageMaker backend: AWS region (default: the AWS "
-                        "connection's).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "bucket": {
-                        "label": "S3 bucket",
-                        "description": "SageMaker backend: default bucket for code and output.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "address": {
-                        "label": "Ray address",
-                        "description": "Ray backend: the job server's URL, e.g. "
-                        "http://head:8265 (the cluster's token goes in Password).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "runtime_env": {
-                        "label": "Ray runtime_env",
-                        "description": "Ray backend: a runtime_env (JSON object) merged into "
-                        'every job\'s, e.g. {"pip": ["gymnasium"]}.',
-                        "schema": {"type": ["object", "null"]},
-                    },
-                    "storage": {
-                        "label": "Ray storage",
-                        "description": "Ray backend: default output path, file:// on a "
-                        "filesystem every node shares, or s3://.",
-                        "schema": {"type": ["string", "null"]},
-                    },
+                    # A real default, no null choice: the form showed "null" in the dropdown
+                    # and saved "backend": null.
+                    "backend": _field(
+                        "Backend",
+                        "Where jobs run: 'local' (this machine, no AWS), 'sagemaker' or 'ray' "
+                        "(a Ray cluster's job server).",
+                        type="string",
+                        enum=["local", "sagemaker", "ray"],
+                        default="local",
+                    ),
+                    "home": _field(
+                        "Local home",
+                        "Local backend state directory (default: RL_PROVIDER_HOME, else "
+                        "$AIRFLOW_HOME/rl_provider).",
+                    ),
+                    "aws_conn_id": _field(
+                        "AWS connection id",
+                        "SageMaker backend: the 'aws' connection for credentials.",
+                        default="aws_default",
+                    ),
+                    "region_name": _field(
+                        "Region",
+                        "SageMaker backend: AWS region (default: the AWS connection's).",
+                    ),
+                    "bucket": _field(
+                        "S3 bucket", "SageMaker backend: default bucket for code and output."
+                    ),
+                    "address": _field(
+                        "Ray address",
+                        "Ray backend: the job server's URL, e.g. http://head:8265 (the "
+                        "cluster's token goes in Password).",
+                    ),
+                    "runtime_env": _field(
+                        "Ray runtime_env",
+                        "Ray backend: a runtime_env (JSON object) merged into every job's, e.g. "
+                        '{"pip": ["gymnasium"]}.',
+                        type=["object", "null"],
+                    ),
+                    "storage": _field(
+                        "Ray storage",
+                        "Ray backend: default output path, file:// on a filesystem every node "
+                        "shares, or s3://.",
+                    ),
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["host", "schema", "login", "port"],

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rl_provider import __version__
 from rl_provider.backends.registry import open_backend
-from rl_provider.cli.context import Command, Context, ExitCode
+from rl_provider.cli.context import Command, Context, ExitCode, option
 from rl_provider.exceptions import RLConfigError, RLProviderError
 from rl_provider.settings import BackendKind, BackendSettings
 
@@ -247,57 +247,72 @@ def _metastore_problem() -> str | None:
     return None
 
 
+# The backend and output options: (flags, keywords); "default" is the top-level parser's.
+_OPTIONS = (
+    option(
+        "--backend",
+        choices=[kind.value for kind in BackendKind],
+        default=None,
+        help="where the jobs live (default: local)",
+    ),
+    option(
+        "--home",
+        metavar="DIR",
+        default=None,
+        help="local backend state directory (default: RL_PROVIDER_HOME, "
+        "$AIRFLOW_HOME/rl_provider, ~/.rl_provider)",
+    ),
+    option("--region", default=None, help="AWS region (sagemaker backend)"),
+    option(
+        "--address",
+        metavar="URL",
+        default=None,
+        help="the Ray job server (ray backend), e.g. http://head:8265; token: RAY_AUTH_TOKEN",
+    ),
+    option(
+        "--conn",
+        metavar="CONN_ID",
+        default=None,
+        help="take the backend from this Airflow `rl` connection",
+    ),
+    option(
+        "--json",
+        action="store_true",
+        default=False,
+        help="print JSON (SageMaker key names, ISO-8601 times) for scripts",
+    ),
+    option(
+        "--debug",
+        action="store_true",
+        default=False,
+        help="show the traceback of an unexpected error",
+    ),
+)
+
+
 def _options_parent(*, with_defaults: bool) -> argparse.ArgumentParser:
     """Backend and output options, accepted before or after the command.
 
     The top-level parser holds the defaults; the subcommand copies use SUPPRESS so an option
     given after the command overrides the top-level value without resetting it when absent.
     """
-
-    def default(value: object) -> object:
-        return value if with_defaults else argparse.SUPPRESS
-
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("backend and output")
-    group.add_argument(
-        "--backend",
-        choices=[kind.value for kind in BackendKind],
-        default=default(None),
-        help="where the jobs live (default: local)",
-    )
-    group.add_argument(
-        "--home",
-        metavar="DIR",
-        default=default(None),
-        help="local backend state directory (default: RL_PROVIDER_HOME, "
-        "$AIRFLOW_HOME/rl_provider, ~/.rl_provider)",
-    )
-    group.add_argument("--region", default=default(None), help="AWS region (sagemaker backend)")
-    group.add_argument(
-        "--address",
-        metavar="URL",
-        default=default(None),
-        help="the Ray job server (ray backend), e.g. http://head:8265; token: RAY_AUTH_TOKEN",
-    )
-    group.add_argument(
-        "--conn",
-        metavar="CONN_ID",
-        default=default(None),
-        help="take the backend from this Airflow `rl` connection",
-    )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print JSON (SageMaker key names, ISO-8601 times) for scripts",
-    )
-    group.add_argument(
-        "--debug",
-        action="store_true",
-        default=default(False),
-        help="show the traceback of an unexpected error",
-    )
+    for item in _OPTIONS:
+        keywords = dict(item.keywords)
+        if not with_defaults:
+            keywords["default"] = argparse.SUPPRESS
+        group.add_argument(*item.flags, **keywords)
     return parent
+
+
+def _add(
+    parent: Any, common: argparse.ArgumentParser, name: str, help_text: str, description: str
+) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = parent.add_parser(
+        name, parents=[common], help=help_text, description=description
+    )
+    return sub
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -314,18 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rl-provider {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="{jobs,models,endpoints}")
     groups.required = True
-
-    def add(
-        subparsers: Any, name: str, command: Command, help_text: str
-    ) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = subparsers.add_parser(
-            name, parents=[common], help=help_text, description=help_text
+    for group in (*jobs.GROUPS, *resources.GROUPS):
+        actions = _add(groups, common, group.name, group.help, group.description).add_subparsers(
+            dest="action", metavar=group.metavar
         )
-        sub.set_defaults(command=command)
-        return sub
-
-    jobs.register(groups, add, common)
-    resources.register(groups, add, common)
+        actions.required = True
+        for action in group.actions:
+            sub = _add(actions, common, action.name, action.help, action.help)
+            sub.set_defaults(command=action.command)
+            for item in action.options:
+                sub.add_argument(*item.flags, **item.keywords)
     return parser
 
 

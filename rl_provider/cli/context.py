@@ -1,4 +1,5 @@
-"""What every command gets: its exit codes and ``Context`` (output + backend).
+"""What every command gets: its exit codes and ``Context`` (output + backend), and how a
+command module describes its commands to the parser (``Group``, ``Action``, ``option``).
 
 Apart from ``app.py`` (parser, backend selection, error reporting) so the command modules
 (``jobs.py``, ``resources.py``) import it without importing the app that imports them.
@@ -7,16 +8,17 @@ Apart from ``app.py`` (parser, backend selection, error reporting) so the comman
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rl_provider.cli.output import Output
 
 if TYPE_CHECKING:
     from rl_provider.backends.base import Backend
 
-__all__ = ["Command", "Context", "ExitCode"]
+__all__ = ["NAME", "Action", "Command", "Context", "ExitCode", "Group", "Option", "option"]
 
 
 class ExitCode(IntEnum):
@@ -53,3 +55,41 @@ class Context:
         if self._backend is None:
             self._backend = self._opener(self.args)
         return self._backend
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One ``add_argument(*flags, **keywords)`` of a command."""
+
+    flags: tuple[str, ...]
+    keywords: Mapping[str, Any]
+
+
+def option(*flags: str, **keywords: Any) -> Option:
+    return Option(flags, keywords)
+
+
+#: The resource name every describe/delete/... command takes.
+NAME = option("name", metavar="NAME")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """``rl-provider <group> <name>``: what it runs, its help (also its description), its
+    options."""
+
+    name: str
+    command: Command
+    help: str
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """``rl-provider <name> ...``: a resource's commands; ``metavar`` lists them in usage."""
+
+    name: str
+    help: str
+    description: str
+    metavar: str
+    actions: tuple[Action, ...]

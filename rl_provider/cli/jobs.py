@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rl_provider.cli.context import Context, ExitCode
+from rl_provider.cli.context import NAME, Action, Context, ExitCode, Group, option
 from rl_provider.cli.output import (
     as_datetime,
     duration,
@@ -51,64 +52,6 @@ def _limit(value: str) -> int:
     return limit
 
 
-def register(groups: Any, add: Any, common: argparse.ArgumentParser) -> None:
-    parser = groups.add_parser(
-        "jobs", parents=[common], help="training jobs", description="Training jobs."
-    )
-    actions = parser.add_subparsers(dest="action", metavar="{list,describe,logs,metrics,stop}")
-    actions.required = True
-
-    sub = add(actions, "list", jobs_list, "List training jobs, newest first.")
-    sub.add_argument("--status", type=_status, help="only jobs in this TrainingJobStatus")
-    sub.add_argument("--limit", type=_limit, default=20, help="at most this many (default 20)")
-    sub.add_argument("--contains", metavar="TEXT", help="only names containing TEXT")
-
-    sub = add(
-        actions,
-        "describe",
-        jobs_describe,
-        "Status, transitions with durations, failure reason, final metrics, artifacts. "
-        "Exits 1 when the job ended Failed or Stopped.",
-    )
-    sub.add_argument("name", metavar="NAME")
-
-    sub = add(actions, "logs", jobs_logs, "Print the job's log lines (stdout/stderr).")
-    sub.add_argument("name", metavar="NAME")
-    sub.add_argument(
-        "-f",
-        "--follow",
-        action="store_true",
-        help="keep printing until the job ends; exit 1 if it ended Failed or Stopped",
-    )
-
-    sub = add(
-        actions,
-        "metrics",
-        jobs_metrics,
-        "Metric time series; --plot draws the learning curve of every metric.",
-    )
-    sub.add_argument("name", metavar="NAME")
-    sub.add_argument(
-        "--plot",
-        metavar="FILE",
-        type=Path,
-        help="write the learning curve (.png, .svg or .pdf; needs the 'plot' extra)",
-    )
-
-    sub = add(
-        actions,
-        "stop",
-        jobs_stop,
-        "Stop a running job (SIGTERM, grace period, SIGKILL; artifacts so far are kept).",
-    )
-    sub.add_argument("name", metavar="NAME")
-    sub.add_argument(
-        "--wait",
-        action="store_true",
-        help="return once the job has ended; exit 0 only if it ended Stopped",
-    )
-
-
 def jobs_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
     request: dict[str, Any] = {"MaxResults": args.limit}
     if args.status is not None:
@@ -116,34 +59,29 @@ def jobs_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
     if args.contains:
         request["NameContains"] = args.contains
     response = ctx.backend.list_training_jobs(**request)
-    summaries = list(response.get("TrainingJobSummaries", []))[: args.limit]
-    out = ctx.output
-    if out.json_mode:
-        out.emit_json({"TrainingJobSummaries": summaries})
-        return ExitCode.OK
-    rows = []
-    for item in summaries:
-        created = as_datetime(item.get("CreationTime"))
-        ended = as_datetime(item.get("TrainingEndTime"))
-        took = None
-        if created is not None:
-            took = (ended.timestamp() if ended else time.time()) - created.timestamp()
-        rows.append(
-            [
-                item["TrainingJobName"],
-                item.get("TrainingJobStatus", "-"),
-                item.get("SecondaryStatus", "-"),
-                when(created),
-                duration(took),
-            ]
-        )
-    out.table(
-        None,
+    ctx.output.listing(
+        "TrainingJobSummaries",
+        list(response.get("TrainingJobSummaries", []))[: args.limit],
         ["NAME", "STATUS", "SECONDARY", "CREATED (UTC)", "DURATION"],
-        rows,
+        _job_row,
         empty="No training jobs" + (f" with status {args.status.value}." if args.status else "."),
     )
     return ExitCode.OK
+
+
+def _job_row(item: Mapping[str, Any]) -> list[object]:
+    created = as_datetime(item.get("CreationTime"))
+    ended = as_datetime(item.get("TrainingEndTime"))
+    took = None
+    if created is not None:
+        took = (ended.timestamp() if ended else time.time()) - created.timestamp()
+    return [
+        item["TrainingJobName"],
+        item.get("TrainingJobStatus", "-"),
+        item.get("SecondaryStatus", "-"),
+        when(created),
+        duration(took),
+    ]
 
 
 def _state_code(description: TrainingJobDescription) -> ExitCode:
@@ -392,3 +330,77 @@ def jobs_metrics(args: argparse.Namespace, ctx: Context) -> ExitCode:
             f"{figure.width_px}x{figure.height_px} px, x = {figure.x_label}."
         )
     return ExitCode.OK
+
+
+GROUPS = (
+    Group(
+        "jobs",
+        "training jobs",
+        "Training jobs.",
+        "{list,describe,logs,metrics,stop}",
+        (
+            Action(
+                "list",
+                jobs_list,
+                "List training jobs, newest first.",
+                (
+                    option("--status", type=_status, help="only jobs in this TrainingJobStatus"),
+                    option(
+                        "--limit", type=_limit, default=20, help="at most this many (default 20)"
+                    ),
+                    option("--contains", metavar="TEXT", help="only names containing TEXT"),
+                ),
+            ),
+            Action(
+                "describe",
+                jobs_describe,
+                "Status, transitions with durations, failure reason, final metrics, artifacts. "
+                "Exits 1 when the job ended Failed or Stopped.",
+                (NAME,),
+            ),
+            Action(
+                "logs",
+                jobs_logs,
+                "Print the job's log lines (stdout/stderr).",
+                (
+                    NAME,
+                    option(
+                        "-f",
+                        "--follow",
+                        action="store_true",
+                        help="keep printing until the job ends; exit 1 if it ended Failed or "
+                        "Stopped",
+                    ),
+                ),
+            ),
+            Action(
+                "metrics",
+                jobs_metrics,
+                "Metric time series; --plot draws the learning curve of every metric.",
+                (
+                    NAME,
+                    option(
+                        "--plot",
+                        metavar="FILE",
+                        type=Path,
+                        help="write the learning curve (.png, .svg or .pdf; needs the 'plot' "
+                        "extra)",
+                    ),
+                ),
+            ),
+            Action(
+                "stop",
+                jobs_stop,
+                "Stop a running job (SIGTERM, grace period, SIGKILL; artifacts so far are kept).",
+                (
+                    NAME,
+                    option(
+                        "--wait",
+                        action="store_true",
+                        help="return once the job has ended; exit 0 only if it ended Stopped",
+                    ),
+                ),
+            ),
+        ),
+    ),
+)

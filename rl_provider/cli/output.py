@@ -134,6 +134,21 @@ class Output:
             table.add_row(*(str(cell) for cell in row))
         self.out.print(table)
 
+    def listing(
+        self,
+        key: str,
+        items: Sequence[Mapping[str, Any]],
+        columns: Sequence[str],
+        row: Callable[[Mapping[str, Any]], Sequence[object]],
+        *,
+        empty: str,
+    ) -> None:
+        """A List* answer: ``{key: items}`` as JSON, else a table of ``row(item)``."""
+        if self.json_mode:
+            self.emit_json({key: list(items)})
+        else:
+            self.table(None, columns, [row(item) for item in items], empty=empty)
+
     @contextmanager
     def progress(self, text: str) -> Iterator[Live]:
         """A spinner on stderr; ``live.update(Spinner(...))`` changes its text.

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from rl_provider.cli.context import Context, ExitCode
+from rl_provider.cli.context import NAME, Action, Context, ExitCode, Group, option
 from rl_provider.cli.output import duration, mapping_rows, spinner, when
 from rl_provider.core.lifecycle import (
     EndpointOutcome,
@@ -25,80 +25,13 @@ if TYPE_CHECKING:
 JSON_TYPE = "application/json"
 
 
-def register(groups: Any, add: Any, common: argparse.ArgumentParser) -> None:
-    models = groups.add_parser(
-        "models", parents=[common], help="deployable models", description="Models."
-    )
-    actions = models.add_subparsers(dest="action", metavar="{list,describe,delete}")
-    actions.required = True
-    add(actions, "list", models_list, "List models, newest first.")
-    sub = add(actions, "describe", models_describe, "Image, model data, code and environment.")
-    sub.add_argument("name", metavar="NAME")
-    sub = add(actions, "delete", models_delete, "Delete a model (endpoints keep serving it).")
-    sub.add_argument("name", metavar="NAME")
-
-    endpoints = groups.add_parser(
-        "endpoints", parents=[common], help="serving endpoints", description="Endpoints."
-    )
-    actions = endpoints.add_subparsers(dest="action", metavar="{list,describe,invoke,delete}")
-    actions.required = True
-    add(actions, "list", endpoints_list, "List endpoints, newest first.")
-    sub = add(
-        actions,
-        "describe",
-        endpoints_describe,
-        "Status, config, model and failure reason. Exits 1 when the endpoint cannot serve.",
-    )
-    sub.add_argument("name", metavar="NAME")
-    sub = add(
-        actions,
-        "invoke",
-        endpoints_invoke,
-        "Send one request (SageMaker InvokeEndpoint) and print the response body.",
-    )
-    sub.add_argument("name", metavar="NAME")
-    sub.add_argument(
-        "--data",
-        required=True,
-        metavar="JSON",
-        help="the request body, e.g. '[0.0, 0.1, 0.0, -0.1]'; '-' reads it from stdin",
-    )
-    sub.add_argument(
-        "--content-type",
-        default=JSON_TYPE,
-        help=f"request ContentType (default {JSON_TYPE}; JSON bodies are checked first)",
-    )
-    sub.add_argument("--accept", default=JSON_TYPE, help=f"response Accept (default {JSON_TYPE})")
-    sub = add(
-        actions,
-        "update",
-        endpoints_update,
-        "Serve another model blue/green (roll back to the previous one); waits for InService.",
-    )
-    sub.add_argument("name", metavar="NAME")
-    sub.add_argument("--model", required=True, help="the model to serve (see `models list`)")
-    sub.add_argument(
-        "--no-wait",
-        dest="wait",
-        action="store_false",
-        help="return once the update is requested",
-    )
-    sub = add(actions, "delete", endpoints_delete, "Stop the endpoint's servers and delete it.")
-    sub.add_argument("name", metavar="NAME")
-
-
 # ------------------------------------------------------------------------------------ models
 def models_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    response = ctx.backend.list_models()
-    models = list(response.get("Models", []))
-    out = ctx.output
-    if out.json_mode:
-        out.emit_json({"Models": models})
-        return ExitCode.OK
-    out.table(
-        None,
+    ctx.output.listing(
+        "Models",
+        ctx.backend.list_models().get("Models", []),
         ["NAME", "CREATED (UTC)", "ARN"],
-        [[m["ModelName"], when(m.get("CreationTime")), m.get("ModelArn", "-")] for m in models],
+        lambda m: [m["ModelName"], when(m.get("CreationTime")), m.get("ModelArn", "-")],
         empty="No models.",
     )
     return ExitCode.OK
@@ -137,23 +70,15 @@ def models_delete(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 # --------------------------------------------------------------------------------- endpoints
 def endpoints_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    response = ctx.backend.list_endpoints()
-    endpoints = list(response.get("Endpoints", []))
-    out = ctx.output
-    if out.json_mode:
-        out.emit_json({"Endpoints": endpoints})
-        return ExitCode.OK
-    out.table(
-        None,
+    ctx.output.listing(
+        "Endpoints",
+        ctx.backend.list_endpoints().get("Endpoints", []),
         ["NAME", "STATUS", "CREATED (UTC)", "MODIFIED (UTC)"],
-        [
-            [
-                e["EndpointName"],
-                e.get("EndpointStatus", "-"),
-                when(e.get("CreationTime")),
-                when(e.get("LastModifiedTime")),
-            ]
-            for e in endpoints
+        lambda e: [
+            e["EndpointName"],
+            e.get("EndpointStatus", "-"),
+            when(e.get("CreationTime")),
+            when(e.get("LastModifiedTime")),
         ],
         empty="No endpoints.",
     )
@@ -315,3 +240,78 @@ def endpoints_delete(args: argparse.Namespace, ctx: Context) -> ExitCode:
     ctx.backend.delete_endpoint(args.name)
     ctx.output.note(f"Deleted endpoint {args.name}.")
     return ExitCode.OK
+
+
+GROUPS = (
+    Group(
+        "models",
+        "deployable models",
+        "Models.",
+        "{list,describe,delete}",
+        (
+            Action("list", models_list, "List models, newest first."),
+            Action(
+                "describe", models_describe, "Image, model data, code and environment.", (NAME,)
+            ),
+            Action("delete", models_delete, "Delete a model (endpoints keep serving it).", (NAME,)),
+        ),
+    ),
+    Group(
+        "endpoints",
+        "serving endpoints",
+        "Endpoints.",
+        "{list,describe,invoke,delete}",
+        (
+            Action("list", endpoints_list, "List endpoints, newest first."),
+            Action(
+                "describe",
+                endpoints_describe,
+                "Status, config, model and failure reason. Exits 1 when the endpoint cannot serve.",
+                (NAME,),
+            ),
+            Action(
+                "invoke",
+                endpoints_invoke,
+                "Send one request (SageMaker InvokeEndpoint) and print the response body.",
+                (
+                    NAME,
+                    option(
+                        "--data",
+                        required=True,
+                        metavar="JSON",
+                        help="the request body, e.g. '[0.0, 0.1, 0.0, -0.1]'; '-' reads it from "
+                        "stdin",
+                    ),
+                    option(
+                        "--content-type",
+                        default=JSON_TYPE,
+                        help=f"request ContentType (default {JSON_TYPE}; JSON bodies are checked "
+                        "first)",
+                    ),
+                    option(
+                        "--accept", default=JSON_TYPE, help=f"response Accept (default {JSON_TYPE})"
+                    ),
+                ),
+            ),
+            Action(
+                "update",
+                endpoints_update,
+                "Serve another model blue/green (roll back to the previous one); waits for "
+                "InService.",
+                (
+                    NAME,
+                    option("--model", required=True, help="the model to serve (see `models list`)"),
+                    option(
+                        "--no-wait",
+                        dest="wait",
+                        action="store_false",
+                        help="return once the update is requested",
+                    ),
+                ),
+            ),
+            Action(
+                "delete", endpoints_delete, "Stop the endpoint's servers and delete it.", (NAME,)
+            ),
+        ),
+    ),
+)

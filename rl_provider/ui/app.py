@@ -8,8 +8,10 @@ The OpenAPI schema and docs pages are off: nothing here answers without a token.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -29,6 +31,10 @@ from rl_provider.exceptions import (
 from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.ui import access, data, render
 from rl_provider.ui.connections import backend_for, list_connections
+
+if TYPE_CHECKING:
+    from rl_provider.backends.base import Backend
+    from rl_provider.core.jobs import TrainingJobDescription
 
 __all__ = ["create_app"]
 
@@ -111,30 +117,12 @@ def create_app() -> FastAPI:
         rows = data.job_rows(backend_for(conn), wanted)
         return HTMLResponse(render.jobs_page(_context(request, conn), rows, wanted))
 
-    @app.get("/jobs/{name}", response_class=HTMLResponse)
-    def job_page(request: Request, name: str, conn: Conn = DEFAULT_CONN_ID) -> Response:
-        job = data.job_page(backend_for(conn), name)
-        return HTMLResponse(render.job_page(_context(request, conn), job))
-
-    @app.get("/models", response_class=HTMLResponse)
-    def models_page(request: Request, conn: Conn = DEFAULT_CONN_ID) -> Response:
-        rows = data.model_rows(backend_for(conn))
-        return HTMLResponse(render.models_page(_context(request, conn), rows))
-
-    @app.get("/models/{name}", response_class=HTMLResponse)
-    def model_page(request: Request, name: str, conn: Conn = DEFAULT_CONN_ID) -> Response:
-        model = data.model_page(backend_for(conn), name)
-        return HTMLResponse(render.model_page(_context(request, conn), model))
-
-    @app.get("/endpoints", response_class=HTMLResponse)
-    def endpoints_page(request: Request, conn: Conn = DEFAULT_CONN_ID) -> Response:
-        rows = data.endpoint_rows(backend_for(conn))
-        return HTMLResponse(render.endpoints_page(_context(request, conn), rows))
-
-    @app.get("/endpoints/{name}", response_class=HTMLResponse)
-    def endpoint_page(request: Request, name: str, conn: Conn = DEFAULT_CONN_ID) -> Response:
-        endpoint = data.endpoint_page(backend_for(conn), name)
-        return HTMLResponse(render.endpoint_page(_context(request, conn), endpoint))
+    app.get("/jobs/{name}", response_class=HTMLResponse)(_one_page(data.job_page, render.job_page))
+    for kind in _KINDS:
+        app.get(f"/{kind.path}", response_class=HTMLResponse)(_list_page(kind))
+        app.get(f"/{kind.path}/{{name}}", response_class=HTMLResponse)(
+            _one_page(kind.one, kind.render_one)
+        )
 
     @app.get("/static/{filename}", include_in_schema=False)
     def static(filename: str) -> Response:
@@ -158,28 +146,22 @@ def create_app() -> FastAPI:
         rows = data.job_rows(backend_for(conn), data.parse_status(status), limit)
         return {"jobs": rows}
 
-    @app.get("/api/jobs/{name}")
-    def api_job(name: str, conn: Conn = DEFAULT_CONN_ID) -> dict[str, Any]:
-        return data.job_page(backend_for(conn), name)
+    app.get("/api/jobs/{name}")(_one_api(data.job_page))
 
     @app.get("/api/jobs/{name}/metrics")
     def api_metrics(
         name: str, conn: Conn = DEFAULT_CONN_ID, cursor: str | None = None
     ) -> dict[str, Any]:
-        backend = backend_for(conn)
-        # Status first: points read after it include everything up to a terminal state.
-        job = backend.describe_training_job(name)
-        series, after = data.metric_points(backend, job, _json_arg(cursor, "cursor"))
+        backend, job, after = _status_first(conn, name, cursor)
+        series, after = data.metric_points(backend, job, after)
         return {"series": series, "cursor": json.dumps(after), **_state(job)}
 
     @app.get("/api/jobs/{name}/logs")
     def api_logs(
         name: str, conn: Conn = DEFAULT_CONN_ID, cursor: str | None = None
     ) -> dict[str, Any]:
-        backend = backend_for(conn)
-        # Status first: lines read after it include everything up to a terminal state.
-        job = backend.describe_training_job(name)
-        lines, after, skipped = data.log_tail(backend, name, _json_arg(cursor, "cursor"))
+        backend, job, after = _status_first(conn, name, cursor)
+        lines, after, skipped = data.log_tail(backend, name, after)
         return {"lines": lines, "cursor": json.dumps(after), "skipped": skipped, **_state(job)}
 
     @app.post("/api/jobs/{name}/stop", dependencies=[access.can_act])
@@ -189,21 +171,9 @@ def create_app() -> FastAPI:
         backend.stop_training_job(name)
         return _state(backend.describe_training_job(name))
 
-    @app.get("/api/models")
-    def api_models(conn: Conn = DEFAULT_CONN_ID) -> dict[str, Any]:
-        return {"models": data.model_rows(backend_for(conn))}
-
-    @app.get("/api/models/{name}")
-    def api_model(name: str, conn: Conn = DEFAULT_CONN_ID) -> dict[str, Any]:
-        return data.model_page(backend_for(conn), name)
-
-    @app.get("/api/endpoints")
-    def api_endpoints(conn: Conn = DEFAULT_CONN_ID) -> dict[str, Any]:
-        return {"endpoints": data.endpoint_rows(backend_for(conn))}
-
-    @app.get("/api/endpoints/{name}")
-    def api_endpoint(name: str, conn: Conn = DEFAULT_CONN_ID) -> dict[str, Any]:
-        return data.endpoint_page(backend_for(conn), name)
+    for kind in _KINDS:
+        app.get(f"/api/{kind.path}")(_list_api(kind))
+        app.get(f"/api/{kind.path}/{{name}}")(_one_api(kind.one))
 
     @app.post("/api/endpoints/{name}/invoke", dependencies=[access.can_act])
     async def api_invoke(request: Request, name: str, conn: Conn = DEFAULT_CONN_ID) -> Response:
@@ -219,6 +189,62 @@ def create_app() -> FastAPI:
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """Models or endpoints: a list page and a page per name, each with its JSON twin under
+    ``/api`` (training jobs have these too, plus a status filter, logs, metrics and Stop)."""
+
+    path: str
+    rows: Callable[[Backend], list[dict[str, Any]]]
+    one: Callable[[Backend, str], dict[str, Any]]
+    render_rows: Callable[[render.Context, Sequence[Mapping[str, Any]]], str]
+    render_one: Callable[[render.Context, Mapping[str, Any]], str]
+
+
+_KINDS = (
+    _Kind("models", data.model_rows, data.model_page, render.models_page, render.model_page),
+    _Kind(
+        "endpoints",
+        data.endpoint_rows,
+        data.endpoint_page,
+        render.endpoints_page,
+        render.endpoint_page,
+    ),
+)
+
+
+# The routes the table above makes: FastAPI reads the parameters from these signatures.
+def _list_page(kind: _Kind) -> Callable[..., Response]:
+    def page(request: Request, conn: Conn = DEFAULT_CONN_ID) -> Response:
+        return HTMLResponse(kind.render_rows(_context(request, conn), kind.rows(backend_for(conn))))
+
+    return page
+
+
+def _one_page(
+    one: Callable[[Backend, str], dict[str, Any]],
+    render_one: Callable[[render.Context, Mapping[str, Any]], str],
+) -> Callable[..., Response]:
+    def page(request: Request, name: str, conn: Conn = DEFAULT_CONN_ID) -> Response:
+        return HTMLResponse(render_one(_context(request, conn), one(backend_for(conn), name)))
+
+    return page
+
+
+def _list_api(kind: _Kind) -> Callable[..., dict[str, Any]]:
+    def api(conn: Conn = DEFAULT_CONN_ID) -> dict[str, Any]:
+        return {kind.path: kind.rows(backend_for(conn))}
+
+    return api
+
+
+def _one_api(one: Callable[[Backend, str], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def api(name: str, conn: Conn = DEFAULT_CONN_ID) -> dict[str, Any]:
+        return one(backend_for(conn), name)
+
+    return api
+
+
 def _invoke(conn: str, name: str, body: bytes) -> dict[str, Any]:
     response = backend_for(conn).invoke_endpoint(
         EndpointName=name, Body=body, ContentType="application/json", Accept="application/json"
@@ -228,6 +254,15 @@ def _invoke(conn: str, name: str, body: bytes) -> dict[str, Any]:
         "content_type": response.get("ContentType", ""),
         "body": payload.decode("utf-8", errors="replace"),
     }
+
+
+def _status_first(
+    conn: str, name: str, cursor: str | None
+) -> tuple[Backend, TrainingJobDescription, Any]:
+    """The backend, the job and the parsed cursor of a read of new points or lines: the status
+    is asked first, so what is read after it includes everything up to a terminal state."""
+    backend = backend_for(conn)
+    return backend, backend.describe_training_job(name), _json_arg(cursor, "cursor")
 
 
 def _state(job: Any) -> dict[str, Any]:

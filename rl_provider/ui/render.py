@@ -116,6 +116,12 @@ def _table(headers: Iterable[str], rows: Iterable[str], empty: str, css: str = "
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _kv_table(headers: tuple[str, str], pairs: Iterable[tuple[Any, Any]], empty: str) -> str:
+    """A two-column table of names and their values (the value as code)."""
+    rows = (f"<tr><td>{_h(k)}</td><td><code>{_h(v)}</code></td></tr>" for k, v in pairs)
+    return _table(headers, rows, empty, "kv")
+
+
 def _dl(items: Mapping[str, Any]) -> str:
     rows = "".join(f"<dt>{_h(key)}</dt><dd>{value}</dd>" for key, value in items.items() if value)
     return f"<dl>{rows}</dl>"
@@ -203,24 +209,10 @@ def job_page(ctx: Context, job: Mapping[str, Any]) -> str:
         "No transitions yet.",
         "transitions",
     )
-    hyperparameters = _table(
-        ("Name", "Value"),
-        (
-            f"<tr><td>{_h(k)}</td><td><code>{_h(v)}</code></td></tr>"
-            for k, v in sorted(job["hyperparameters"].items())
-        ),
-        "No hyperparameters.",
-        "kv",
+    hyperparameters = _kv_table(
+        ("Name", "Value"), sorted(job["hyperparameters"].items()), "No hyperparameters."
     )
-    artifacts = _table(
-        ("Artifact", "URI"),
-        (
-            f"<tr><td>{_h(k)}</td><td><code>{_h(v)}</code></td></tr>"
-            for k, v in job["artifacts"].items()
-        ),
-        "No artifacts yet.",
-        "kv",
-    )
+    artifacts = _kv_table(("Artifact", "URI"), job["artifacts"].items(), "No artifacts yet.")
     body = f"""<div id="job" data-api="{_h(api)}" data-terminal="{str(job["terminal"]).lower()}">
 <div class="actions">{stop} <span id="action-result" role="status"></span></div>
 {summary}
@@ -266,14 +258,8 @@ def model_page(ctx: Context, model: Mapping[str, Any]) -> str:
             "Model data": f"<code>{_h(model['model_data_url'])}</code>",
         }
     )
-    environment = _table(
-        ("Variable", "Value"),
-        (
-            f"<tr><td>{_h(k)}</td><td><code>{_h(v)}</code></td></tr>"
-            for k, v in sorted(model["environment"].items())
-        ),
-        "No environment.",
-        "kv",
+    environment = _kv_table(
+        ("Variable", "Value"), sorted(model["environment"].items()), "No environment."
     )
     body = f"{summary}<section><h2>Container environment</h2>{environment}</section>"
     return _layout(ctx, f"Model {model['name']}", "models", body)

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from rl_provider.backends.sagemaker import logs as cw
-from rl_provider.backends.sagemaker.calls import RetryPolicy, acall, error_code, translate
+from rl_provider.backends.sagemaker.calls import RetryPolicy, acall, translate
+from rl_provider.backends.sagemaker.requests import ENDPOINT, TRAINING_JOB, Resource
 from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.core.jobs import EndpointDescription, TrainingJobDescription
-from rl_provider.core.naming import validate_name
-from rl_provider.exceptions import BackendError, EndpointNotFoundError, JobNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -227,15 +226,7 @@ class AsyncSageMakerBackend:
         await _on_aws_loop(stack.aclose())
 
     async def describe_training_job(self, name: str) -> TrainingJobDescription:
-        validate_name(name, kind="training job name")
-        response = await _on_aws_loop(
-            self._sagemaker(
-                "describe_training_job",
-                lambda m: JobNotFoundError(f"Could not find training job {name!r} ({m})."),
-                TrainingJobName=name,
-            )
-        )
-        description = TrainingJobDescription.from_api(response)
+        description = TrainingJobDescription.from_api(await self._describe(TRAINING_JOB, name))
         followed = self._followed.setdefault(name, _Followed())
         followed.seen = (
             description.training_job_status,
@@ -247,21 +238,24 @@ class AsyncSageMakerBackend:
         return description
 
     async def describe_endpoint(self, name: str) -> EndpointDescription:
-        validate_name(name, kind="endpoint name")
-        response = await _on_aws_loop(
-            self._sagemaker(
-                "describe_endpoint",
-                lambda m: EndpointNotFoundError(f"Could not find endpoint {name!r} ({m})."),
-                EndpointName=name,
-            )
-        )
-        return EndpointDescription.from_api(response)
+        return EndpointDescription.from_api(await self._describe(ENDPOINT, name))
 
-    async def _sagemaker(
-        self, operation: str, not_found: Callable[[str], BackendError], **kwargs: Any
-    ) -> Any:
-        client = await self._client("sagemaker")
-        return await acall(client, operation, self.retry, not_found=not_found, **kwargs)
+    async def _describe(self, kind: Resource, name: str) -> Any:
+        """Describe<Kind> of one name, on ``aws_loop()``; a missing one is ``kind.error``."""
+        kind.valid_name(name)
+
+        async def describe() -> Any:
+            client = await self._client("sagemaker")
+            argument: dict[str, Any] = {kind.key: name}
+            return await acall(
+                client,
+                f"describe_{kind.operation}",
+                self.retry,
+                not_found=lambda m: kind.error(f"Could not find {kind.missing} {name!r} ({m})."),
+                **argument,
+            )
+
+        return await _on_aws_loop(describe())
 
     async def stop_training_job(self, name: str) -> None:
         """StopTrainingJob unless the job already ended or is stopping (trigger ``on_kill``)."""
@@ -305,19 +299,7 @@ class AsyncSageMakerBackend:
     async def _drive(
         self, tailer: Generator[cw.Request, dict[str, Any] | None, list[cw.LogEvent]]
     ) -> list[cw.LogEvent]:
-        from botocore.exceptions import ClientError
-
-        logs = await self._client("logs")
-        try:
-            operation, kwargs = next(tailer)
-            while True:
-                try:
-                    response = await acall(logs, operation, self.retry, raw=True, **kwargs)
-                except ClientError as err:
-                    if error_code(err) != "ResourceNotFoundException":
-                        raise translate(err, "logs") from err
-                    response = None  # the group or stream does not exist (yet)
-                operation, kwargs = tailer.send(response)
-        except StopIteration as stop:
-            events: list[cw.LogEvent] = stop.value
-            return events
+        logs, steps = await self._client("logs"), cw.Steps(tailer)
+        for operation, kwargs in steps:
+            steps.response = await acall(logs, operation, self.retry, absent=cw.ABSENT, **kwargs)
+        return steps.events

@@ -25,8 +25,13 @@ from rl_provider.backends.sagemaker.calls import (
 )
 from rl_provider.backends.sagemaker.clients import default_client_factory
 from rl_provider.backends.sagemaker.requests import (
+    ENDPOINT,
+    ENDPOINT_CONFIG,
     LOCAL_ONLY_IMAGE_PREFIX,
+    MODEL,
     ROLE_FIX,
+    TRAINING_JOB,
+    Resource,
     split_s3_uri,
     validate_training_request,
 )
@@ -40,12 +45,9 @@ from rl_provider.core.jobs import (
 )
 from rl_provider.core.lifecycle import require_updatable
 from rl_provider.core.metrics import MetricExtractor
-from rl_provider.core.naming import validate_name
 from rl_provider.exceptions import (
     EndpointNotFoundError,
-    JobNotFoundError,
     ModelInvocationError,
-    ModelNotFoundError,
     ResourceExistsError,
     RLConfigError,
 )
@@ -65,6 +67,23 @@ class SageMakerBackend(SageMakerS3):
 
     validate_training_request = staticmethod(validate_training_request)
 
+    # One helper per verb for the four resources (training job, model, endpoint config,
+    # endpoint): SageMaker names their operations and arguments alike.
+    def _create(self, kind: Resource, name: str, fix: str, request: Any) -> dict[str, Any]:
+        """Create<Kind>; one that exists already is a ``ResourceExistsError`` saying ``fix``."""
+        exists = f"{kind.noun.capitalize()} {name!r} exists: {fix}"
+        return self._call("sagemaker", f"create_{kind.operation}", exists=exists, **request)
+
+    def _by_name(self, verb: str, kind: Resource, name: str) -> dict[str, Any]:
+        """Describe<Kind> or Delete<Kind> of one name; a missing one is ``kind.error``."""
+        kind.valid_name(name)
+        return self._call(
+            "sagemaker",
+            f"{verb}_{kind.operation}",
+            not_found=self._missing(kind.error, kind.missing, name),
+            **{kind.key: name},
+        )
+
     # -------------------------------------------------------------------------- training
     def create_training_job(self, **request: Any) -> dict[str, Any]:
         name = request.get("TrainingJobName", "")
@@ -73,23 +92,11 @@ class SageMakerBackend(SageMakerS3):
             request["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath"
         )
         self.ensure_bucket(output_bucket)
-        return self._call(
-            "sagemaker",
-            "create_training_job",
-            exists=f"Training job {name!r} exists: attach to it (RLEstimator.attach) or pick "
-            "another job_name",
-            **request,
-        )
+        fix = "attach to it (RLEstimator.attach) or pick another job_name"
+        return self._create(TRAINING_JOB, name, fix, request)
 
     def describe_training_job(self, name: str) -> TrainingJobDescription:
-        validate_name(name, kind="training job name")
-        response = self._call(
-            "sagemaker",
-            "describe_training_job",
-            not_found=self._missing(JobNotFoundError, "training job", name),
-            TrainingJobName=name,
-        )
-        return TrainingJobDescription.from_api(response)
+        return TrainingJobDescription.from_api(self._by_name("describe", TRAINING_JOB, name))
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
         """ListTags of a resource (``RLEstimator.attach()`` recovers a job's tags, as the SDK)."""
@@ -162,22 +169,10 @@ class SageMakerBackend(SageMakerS3):
     def _drive(
         self, tailer: Generator[cw.Request, dict[str, Any] | None, list[cw.LogEvent]]
     ) -> list[cw.LogEvent]:
-        from botocore.exceptions import ClientError
-
-        logs = self.client("logs")
-        try:
-            operation, kwargs = next(tailer)
-            while True:
-                try:
-                    response = call(logs, operation, self.retry, raw=True, **kwargs)
-                except ClientError as err:
-                    if error_code(err) != "ResourceNotFoundException":
-                        raise translate(err, "logs") from err
-                    response = None  # the group or stream does not exist (yet)
-                operation, kwargs = tailer.send(response)
-        except StopIteration as stop:
-            events: list[cw.LogEvent] = stop.value
-            return events
+        logs, steps = self.client("logs"), cw.Steps(tailer)
+        for operation, kwargs in steps:
+            steps.response = call(logs, operation, self.retry, absent=cw.ABSENT, **kwargs)
+        return steps.events
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
         """Metric series matched in the job's logs with its MetricDefinitions, as SageMaker does.
@@ -203,7 +198,7 @@ class SageMakerBackend(SageMakerS3):
 
     # --------------------------------------------------------------------------- models
     def create_model(self, **request: Any) -> dict[str, Any]:
-        name = validate_name(request.get("ModelName", ""), kind="model name")
+        name = MODEL.valid_name(request.get("ModelName", ""))
         if not str(request.get("ExecutionRoleArn", "")).startswith("arn:"):
             raise RLConfigError(
                 f"Model {name!r} has no execution role (ExecutionRoleArn="
@@ -226,38 +221,20 @@ class SageMakerBackend(SageMakerS3):
         submit = (container.get("Environment") or {}).get("SAGEMAKER_SUBMIT_DIRECTORY")
         if submit and "://" in submit:
             split_s3_uri(submit, "SAGEMAKER_SUBMIT_DIRECTORY")
-        return self._call(
-            "sagemaker",
-            "create_model",
-            exists=f"Model {name!r} exists: pick another model name",
-            **request,
-        )
-
-    def describe_model(self, name: str) -> ModelDescription:
-        validate_name(name, kind="model name")
-        response = self._call(
-            "sagemaker",
-            "describe_model",
-            not_found=self._missing(ModelNotFoundError, "model", name),
-            ModelName=name,
-        )
-        return ModelDescription.from_api(response)
-
-    def delete_model(self, name: str) -> None:
-        validate_name(name, kind="model name")
-        self._call(
-            "sagemaker",
-            "delete_model",
-            not_found=self._missing(ModelNotFoundError, "model", name),
-            ModelName=name,
-        )
+        return self._create(MODEL, name, "pick another model name", request)
 
     def list_models(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         return self._list("list_models", "Models", filters)
 
+    def describe_model(self, name: str) -> ModelDescription:
+        return ModelDescription.from_api(self._by_name("describe", MODEL, name))
+
+    def delete_model(self, name: str) -> None:
+        self._by_name("delete", MODEL, name)
+
     # ------------------------------------------------------------------ endpoint configs
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        name = validate_name(request.get("EndpointConfigName", ""), kind="endpoint config name")
+        name = ENDPOINT_CONFIG.valid_name(request.get("EndpointConfigName", ""))
         variants = request.get("ProductionVariants") or []
         if not variants:
             raise RLConfigError(f"Endpoint config {name!r} has no ProductionVariants.")
@@ -268,36 +245,19 @@ class SageMakerBackend(SageMakerS3):
                     f"Endpoint config {name!r}: instance type {instance_type!r} is not a "
                     "SageMaker hosting type: use an ml.* type (e.g. ml.m5.large)."
                 )
-        return self._call(
-            "sagemaker",
-            "create_endpoint_config",
-            exists=f"Endpoint config {name!r} exists: pick another name",
-            **request,
-        )
+        return self._create(ENDPOINT_CONFIG, name, "pick another name", request)
 
     def describe_endpoint_config(self, name: str) -> EndpointConfigDescription:
-        validate_name(name, kind="endpoint config name")
-        response = self._call(
-            "sagemaker",
-            "describe_endpoint_config",
-            not_found=self._missing(EndpointNotFoundError, "endpoint configuration", name),
-            EndpointConfigName=name,
-        )
+        response = self._by_name("describe", ENDPOINT_CONFIG, name)
         return EndpointConfigDescription.from_api(response)
 
     def delete_endpoint_config(self, name: str) -> None:
-        validate_name(name, kind="endpoint config name")
-        self._call(
-            "sagemaker",
-            "delete_endpoint_config",
-            not_found=self._missing(EndpointNotFoundError, "endpoint configuration", name),
-            EndpointConfigName=name,
-        )
+        self._by_name("delete", ENDPOINT_CONFIG, name)
 
     # ------------------------------------------------------------------------ endpoints
     def create_endpoint(self, **request: Any) -> dict[str, Any]:
         """CreateEndpoint; an existing endpoint is an error (update_endpoint replaces it)."""
-        name = validate_name(request.get("EndpointName", ""), kind="endpoint name")
+        name = ENDPOINT.valid_name(request.get("EndpointName", ""))
         try:
             self.describe_endpoint(name)
         except EndpointNotFoundError:
@@ -316,24 +276,11 @@ class SageMakerBackend(SageMakerS3):
         return self._call("sagemaker", "update_endpoint", **request)
 
     def describe_endpoint(self, name: str) -> EndpointDescription:
-        validate_name(name, kind="endpoint name")
-        response = self._call(
-            "sagemaker",
-            "describe_endpoint",
-            not_found=self._missing(EndpointNotFoundError, "endpoint", name),
-            EndpointName=name,
-        )
-        return EndpointDescription.from_api(response)
+        return EndpointDescription.from_api(self._by_name("describe", ENDPOINT, name))
 
     def delete_endpoint(self, name: str) -> None:
         """DeleteEndpoint (SageMaker tears the instances down; the config and model stay)."""
-        validate_name(name, kind="endpoint name")
-        self._call(
-            "sagemaker",
-            "delete_endpoint",
-            not_found=self._missing(EndpointNotFoundError, "endpoint", name),
-            EndpointName=name,
-        )
+        self._by_name("delete", ENDPOINT, name)
 
     def list_endpoints(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         return self._list("list_endpoints", "Endpoints", filters)

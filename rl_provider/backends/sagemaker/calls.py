@@ -9,6 +9,7 @@ training job watched for hours) need their own patience. Every other AWS error b
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -167,15 +168,27 @@ def translate(
     return BackendError(f"{action} failed ({code or type(err).__name__}): {message}")
 
 
-def _retry_delay(
-    err: ClientError, operation: str, attempt: int, policy: RetryPolicy
+def _after(
+    err: ClientError,
+    client: Any,
+    operation: str,
+    attempt: int,
+    policy: RetryPolicy,
+    options: tuple[Callable[[str], BackendError] | None, str | None, bool, frozenset[str]],
 ) -> float | None:
-    """Seconds to wait before retrying a throttled call (``call``/``acall``); None to raise."""
-    if error_code(err) not in THROTTLING_CODES or attempt >= policy.max_attempts:
+    """What a failed ``call``/``acall`` does next: None to answer None (a code in ``absent``),
+    the seconds to wait before retrying (throttled), or raise (the ClientError when ``raw``)."""
+    not_found, exists, raw, absent = options
+    code = error_code(err)
+    if code in absent:
         return None
-    delay = policy.delay(attempt)
-    log.info("%s throttled (%s); retry %s in %.1f s", operation, error_code(err), attempt, delay)
-    return delay
+    if code in THROTTLING_CODES and attempt < policy.max_attempts:
+        delay = policy.delay(attempt)
+        log.info("%s throttled (%s); retry %s in %.1f s", operation, code, attempt, delay)
+        return delay
+    if raw:
+        raise err
+    raise translate(err, _service(client), not_found=not_found, exists=exists) from err
 
 
 def call(
@@ -186,27 +199,26 @@ def call(
     not_found: Callable[[str], BackendError] | None = None,
     exists: str | None = None,
     raw: bool = False,
+    absent: frozenset[str] = frozenset(),
     **kwargs: Any,
 ) -> Any:
     """``client.<operation>(**kwargs)``, throttling retried; with ``raw`` errors stay ClientError.
 
-    ``raw`` lets a caller inspect the code itself (an S3 404 that means "upload it").
+    ``raw`` lets a caller inspect the code itself (an S3 404 that means "upload it"); an error
+    whose code is in ``absent`` is answered with None (a log stream that does not exist yet).
     """
     from botocore.exceptions import ClientError
 
     method = getattr(client, operation)
-    attempt = 1
-    while True:
+    options = (not_found, exists, raw, absent)
+    for attempt in itertools.count(1):
         try:
             return method(**kwargs)
         except ClientError as err:
-            delay = _retry_delay(err, operation, attempt, policy)
+            delay = _after(err, client, operation, attempt, policy, options)
             if delay is None:
-                if raw:
-                    raise
-                raise translate(err, _service(client), not_found=not_found, exists=exists) from err
+                return None
         time.sleep(delay)
-        attempt += 1
 
 
 async def acall(
@@ -216,21 +228,19 @@ async def acall(
     *,
     not_found: Callable[[str], BackendError] | None = None,
     raw: bool = False,
+    absent: frozenset[str] = frozenset(),
     **kwargs: Any,
 ) -> Any:
-    """``await client.<operation>(**kwargs)`` on an aiobotocore client, throttling retried."""
+    """``await client.<operation>(**kwargs)`` on an aiobotocore client, as ``call``."""
     from botocore.exceptions import ClientError
 
     method: Callable[..., Awaitable[Any]] = getattr(client, operation)
-    attempt = 1
-    while True:
+    options = (not_found, None, raw, absent)
+    for attempt in itertools.count(1):
         try:
             return await method(**kwargs)
         except ClientError as err:
-            delay = _retry_delay(err, operation, attempt, policy)
+            delay = _after(err, client, operation, attempt, policy, options)
             if delay is None:
-                if raw:
-                    raise
-                raise translate(err, _service(client), not_found=not_found) from err
+                return None
         await asyncio.sleep(delay)
-        attempt += 1

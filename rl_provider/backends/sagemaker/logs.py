@@ -20,7 +20,7 @@ from typing import Any
 
 from rl_provider.exceptions import RLConfigError
 
-__all__ = ["LOG_GROUP", "LogCursor", "LogEvent", "format_lines", "tail"]
+__all__ = ["ABSENT", "LOG_GROUP", "LogCursor", "LogEvent", "Steps", "format_lines", "tail"]
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 # Pages (up to 10,000 events / 1 MB each, CloudWatch's limit) read per stream in one poll, so a
@@ -30,6 +30,8 @@ _EPOCH_SUFFIX = re.compile(r"-\d{9,}$")
 
 # (operation, kwargs) -> the response, or None when the log group or stream does not exist yet.
 Request = tuple[str, dict[str, Any]]
+# The error code of a call on a log group or stream that does not exist (yet): answered None.
+ABSENT = frozenset({"ResourceNotFoundException"})
 
 
 @dataclass(slots=True)
@@ -132,3 +134,27 @@ def tail(
             cursor.tokens[stream] = position
     # sorted() is stable: events of one stream keep their order when timestamps tie.
     return sorted(events, key=lambda event: event.timestamp)
+
+
+class Steps:
+    """Drives a ``tail()`` generator: iterating yields its calls, ``response`` is the answer to
+    the last one (set it before the next step), ``events`` the result once iteration ends.
+
+    The blocking and the async backend loop over it alike, calling AWS their own way.
+    """
+
+    def __init__(self, tailer: Generator[Request, dict[str, Any] | None, list[LogEvent]]) -> None:
+        self._tailer = tailer
+        self.response: dict[str, Any] | None = None
+        self.events: list[LogEvent] = []
+
+    def __iter__(self) -> Steps:
+        return self
+
+    def __next__(self) -> Request:
+        try:
+            # The first send(None) starts the generator, as next() would.
+            return self._tailer.send(self.response)
+        except StopIteration as stop:
+            self.events = stop.value
+            raise

@@ -4,13 +4,30 @@ on after minutes of provisioning), refused before any AWS call or upload."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rl_provider.core import hyperparameters as hp
 from rl_provider.core.naming import validate_name
-from rl_provider.exceptions import RLConfigError
+from rl_provider.exceptions import (
+    BackendError,
+    EndpointNotFoundError,
+    JobNotFoundError,
+    ModelNotFoundError,
+    RLConfigError,
+)
 
-__all__ = ["LOCAL_ONLY_IMAGE_PREFIX", "ROLE_FIX", "split_s3_uri", "validate_training_request"]
+__all__ = [
+    "ENDPOINT",
+    "ENDPOINT_CONFIG",
+    "LOCAL_ONLY_IMAGE_PREFIX",
+    "MODEL",
+    "ROLE_FIX",
+    "TRAINING_JOB",
+    "Resource",
+    "split_s3_uri",
+    "validate_training_request",
+]
 
 # The image names the core records for Ray 2.x jobs on the local backend (toolkits.py).
 LOCAL_ONLY_IMAGE_PREFIX = "rl-provider/"
@@ -18,6 +35,36 @@ ROLE_FIX = (
     "pass role='arn:aws:iam::<account>:role/<name>' (a role SageMaker can assume, e.g. with "
     "AmazonSageMakerFullAccess) to the estimator or model"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A kind of SageMaker resource as its API names it: ``{create,describe,delete}_<operation>``
+    take the name as ``<key>=``; ``error`` (saying ``Could not find <missing> ...``) is ours for
+    one that does not exist."""
+
+    noun: str
+    operation: str
+    key: str
+    missing: str
+    error: type[BackendError]
+
+    def valid_name(self, name: str) -> str:
+        return validate_name(name, kind=f"{self.noun} name")
+
+
+TRAINING_JOB = Resource(
+    "training job", "training_job", "TrainingJobName", "training job", JobNotFoundError
+)
+MODEL = Resource("model", "model", "ModelName", "model", ModelNotFoundError)
+ENDPOINT_CONFIG = Resource(
+    "endpoint config",
+    "endpoint_config",
+    "EndpointConfigName",
+    "endpoint configuration",
+    EndpointNotFoundError,
+)
+ENDPOINT = Resource("endpoint", "endpoint", "EndpointName", "endpoint", EndpointNotFoundError)
 
 
 def split_s3_uri(uri: str, what: str) -> tuple[str, str]:

@@ -227,3 +227,35 @@ def test_stop_and_throttling_on_aiobotocore_stubs(caplog):
 
     run_watched(scenario, caplog)
     assert closed == ["sagemaker"]
+
+
+def test_async_log_reads_without_a_group_and_refused_on_aiobotocore_stubs(caplog):
+    """The async backend's log reads: a missing group is "no lines yet", a refusal is ours."""
+    from aiobotocore.session import get_session
+    from aiobotocore.stub import AioStubber
+
+    from rl_provider.backends.sagemaker import AWSAccessDeniedError
+
+    from .conftest import FAST_RETRY
+
+    session = get_session()
+
+    @contextlib.asynccontextmanager
+    async def factory(service):
+        async with session.create_client(service, region_name=REGION, **FAKE_CREDENTIALS) as client:
+            stubber = AioStubber(client)
+            for code in ("ResourceNotFoundException", "AccessDeniedException"):
+                stubber.add_client_error("describe_log_streams", code, "no", 400)
+            with stubber:
+                yield client
+                stubber.assert_no_pending_responses()
+
+    aio = AsyncSageMakerBackend(async_client_factory=factory, retry=FAST_RETRY)
+
+    async def scenario():
+        assert await aio.read_logs("rl-job-1") == ([], {"streams": {}})
+        with pytest.raises(AWSAccessDeniedError, match="AWS denied logs:DescribeLogStreams"):
+            await aio.read_logs("rl-job-1")
+        await aio.aclose()  # exits the client: the stubber checks every response was consumed
+
+    run_watched(scenario, caplog)

@@ -377,3 +377,34 @@ def test_default_bucket_created_once_and_a_foreign_one_explained(stubbed):
     stubs["s3"].add_client_error("head_bucket", "403", "Forbidden", 403)
     with pytest.raises(AWSAccessDeniedError, match=r"belongs to another account.*pass bucket="):
         other.ensure_bucket("stub-default-bucket")
+
+
+def test_log_reads_without_a_group_or_stream_and_their_refusals(stubbed):
+    """A missing log group or stream is "no lines yet"; throttling is retried; a refusal is ours."""
+    backend, stubs = stubbed("sagemaker", "logs")
+    logs = stubs["logs"]
+    prefix = {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamNamePrefix": f"{JOB}/"}
+    stream = f"{JOB}/algo-1-1700000000"
+    read = {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamName": stream}
+    logs.add_client_error("describe_log_streams", "ResourceNotFoundException", "no group", 400)
+    assert backend.read_logs(JOB) == ([], {"streams": {}})
+
+    logs.add_response("describe_log_streams", {"logStreams": [{"logStreamName": stream}]}, prefix)
+    logs.add_client_error("get_log_events", "ResourceNotFoundException", "no stream", 400)
+    assert backend.read_logs(JOB) == ([], {"streams": {}})
+
+    logs.add_response("describe_log_streams", {"logStreams": [{"logStreamName": stream}]}, prefix)
+    logs.add_client_error("get_log_events", "ThrottlingException", "slow down", 400)
+    page = {"events": [{"timestamp": 1, "message": "hello"}], "nextForwardToken": "f/1"}
+    logs.add_response("get_log_events", page, {**read, "startFromHead": True})
+    logs.add_response(
+        "get_log_events",
+        {"events": [], "nextForwardToken": "f/1"},
+        {**read, "startFromHead": True, "nextToken": "f/1"},
+    )
+    assert backend.read_logs(JOB) == (["[algo-1] hello"], {"streams": {stream: "f/1"}})
+
+    logs.add_client_error("describe_log_streams", "AccessDeniedException", "not allowed", 400)
+    with pytest.raises(AWSAccessDeniedError, match=r"AWS denied logs:DescribeLogStreams"):
+        backend.read_logs(JOB)
+    logs.assert_no_pending_responses()
