@@ -34,6 +34,11 @@ class JSONDeserializer:
         return json.loads(body.decode("utf-8")) if body else None
 
 
+# The defaults are instances, as in the SDK's Predictor; they hold no state, so one is shared.
+JSON_SERIALIZER = JSONSerializer()
+JSON_DESERIALIZER = JSONDeserializer()
+
+
 class RLPredictor:
     """Predict with the policy behind ``endpoint_name``.
 
@@ -49,8 +54,8 @@ class RLPredictor:
         self,
         endpoint_name: str,
         backend: InvokeBackend | None = None,
-        serializer: JSONSerializer | None = None,
-        deserializer: JSONDeserializer | None = None,
+        serializer: JSONSerializer = JSON_SERIALIZER,
+        deserializer: JSONDeserializer = JSON_DESERIALIZER,
     ) -> None:
         self.endpoint_name = endpoint_name
         if backend is None:
@@ -65,8 +70,9 @@ class RLPredictor:
         self.backend = backend
         # Checked once: a client that only invokes (sagemaker-runtime) cannot delete.
         self._manager = backend if isinstance(backend, EndpointBackend) else None
-        self.serializer = serializer or JSONSerializer()
-        self.deserializer = deserializer or JSONDeserializer()
+        # None still means the default (the signature said so before issue 13).
+        self.serializer = serializer or JSON_SERIALIZER
+        self.deserializer = deserializer or JSON_DESERIALIZER
 
     def __repr__(self) -> str:
         return f"RLPredictor({self.endpoint_name!r})"

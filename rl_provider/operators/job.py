@@ -40,6 +40,7 @@ __all__ = [
     "training_event_error",
 ]
 
+
 class _Log(Protocol):
     """The task's logger (``BaseOperator.log``): the messages go into the task log."""
 
