@@ -177,7 +177,7 @@ class RLTrainOperator(RLExtraLinks, RLWaitOperator):
         if ended is not None:
             return self._finish(context, ended)
         # Recorded before deferring: a new try of this task instance knows this job was handed
-        # to the triggerer (see _choose_job), and the trigger resumes the log from here.
+        # to the triggerer (operators.job.choose_job), and the trigger resumes the log from here.
         save_watch(
             progress_key,
             WatchRecord(job_name=name, cursor=cursor, try_number=ti.try_number, deferred=True),
