@@ -15,6 +15,7 @@ puts them before ``BaseSensorOperator`` in its bases.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -109,3 +110,19 @@ class RLWaitOperator(RLDeferrableOperator):
             _positive_seconds(
                 "max_ingestion_time", self.max_ingestion_time, ", or None for no limit"
             )
+
+    def pause(self, until: float | None) -> bool:
+        """Sleep one ``check_interval`` (less when ``until`` comes first) and return True; return
+        False at once when ``until`` has passed: the caller stops waiting here (and defers)."""
+        seconds = self.check_interval
+        if until is not None:
+            left = until - time.time()
+            if left <= 0:
+                return False
+            seconds = min(seconds, left)
+        self.sleep(seconds)
+        return True
+
+    def sleep(self, seconds: float) -> None:
+        """How this task sleeps between polls (the training operator's wakes up when killed)."""
+        time.sleep(seconds)

@@ -282,15 +282,6 @@ class RLDeployOperator(RLExtraLinks, RLWaitOperator):
 
         last_status: list[EndpointStatus] = []
 
-        def pause(description: EndpointDescription) -> bool:
-            seconds = self.check_interval
-            if until is not None:
-                if time.time() >= until:
-                    return False
-                seconds = min(seconds, until - time.time())
-            time.sleep(seconds)
-            return True
-
         def report(description: EndpointDescription) -> None:
             if last_status[-1:] != [description.endpoint_status]:
                 last_status.append(description.endpoint_status)
@@ -303,7 +294,7 @@ class RLDeployOperator(RLExtraLinks, RLWaitOperator):
             self.endpoint_name,
             endpoint_config_name=config_name,
             deadline=deadline,
-            pause=pause,
+            pause=lambda _: self.pause(until),
             report=report,
         )
         if outcome is None:

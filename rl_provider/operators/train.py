@@ -280,17 +280,8 @@ class RLTrainOperator(RLExtraLinks, RLWaitOperator):
                     description.secondary_status.value if description.secondary_status else "-",
                 )
 
-        def pause() -> bool:
-            seconds = self.check_interval
-            if until is not None:
-                if time.time() >= until:
-                    return False
-                seconds = min(seconds, until - time.time())
-            self._sleep(seconds)
-            return True
-
         follower = TrainingFollower(name, logs=self.print_log, deadline=deadline)
-        ended = follow(follower, backend, pause=pause, report=report)
+        ended = follow(follower, backend, pause=lambda: self.pause(until), report=report)
         if ended is None:
             return None, follower.cursor
         if ended.outcome is Outcome.TIMEOUT:
@@ -301,7 +292,8 @@ class RLTrainOperator(RLExtraLinks, RLWaitOperator):
             )
         return ended.description, ended.cursor
 
-    def _sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but end the task within ``_KILL_CHECK`` seconds of ``on_kill``."""
         end = time.monotonic() + seconds
         while True:
             if self._killed:
