@@ -111,7 +111,7 @@ class RLWaitOperator(RLDeferrableOperator):
                 "max_ingestion_time", self.max_ingestion_time, ", or None for no limit"
             )
 
-    def pause(self, until: float | None) -> bool:
+    def _pause(self, until: float | None) -> bool:
         """Sleep one ``check_interval`` (less when ``until`` comes first) and return True; return
         False at once when ``until`` has passed: the caller stops waiting here (and defers)."""
         seconds = self.check_interval
@@ -120,9 +120,9 @@ class RLWaitOperator(RLDeferrableOperator):
             if left <= 0:
                 return False
             seconds = min(seconds, left)
-        self.sleep(seconds)
+        self._sleep(seconds)
         return True
 
-    def sleep(self, seconds: float) -> None:
+    def _sleep(self, seconds: float) -> None:
         """How this task sleeps between polls (the training operator's wakes up when killed)."""
         time.sleep(seconds)

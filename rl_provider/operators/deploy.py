@@ -294,7 +294,7 @@ class RLDeployOperator(RLExtraLinks, RLWaitOperator):
             self.endpoint_name,
             endpoint_config_name=config_name,
             deadline=deadline,
-            pause=lambda _: self.pause(until),
+            pause=lambda _: self._pause(until),
             report=report,
         )
         if outcome is None:

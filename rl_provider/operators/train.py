@@ -281,7 +281,7 @@ class RLTrainOperator(RLExtraLinks, RLWaitOperator):
                 )
 
         follower = TrainingFollower(name, logs=self.print_log, deadline=deadline)
-        ended = follow(follower, backend, pause=lambda: self.pause(until), report=report)
+        ended = follow(follower, backend, pause=lambda: self._pause(until), report=report)
         if ended is None:
             return None, follower.cursor
         if ended.outcome is Outcome.TIMEOUT:
@@ -292,7 +292,7 @@ class RLTrainOperator(RLExtraLinks, RLWaitOperator):
             )
         return ended.description, ended.cursor
 
-    def sleep(self, seconds: float) -> None:
+    def _sleep(self, seconds: float) -> None:
         """Sleep, but end the task within ``_KILL_CHECK`` seconds of ``on_kill``."""
         end = time.monotonic() + seconds
         while True:
