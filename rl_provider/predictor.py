@@ -7,14 +7,11 @@ backend, the SageMaker backend or a plain boto3 ``sagemaker-runtime`` client.
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
+from rl_provider.backends.base import EndpointBackend, InvokeBackend
 from rl_provider.exceptions import RLConfigError
 from rl_provider.serving.handler import plain
-
-
-class _Runtime(Protocol):
-    def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
 
 
 class JSONSerializer:
@@ -37,28 +34,45 @@ class JSONDeserializer:
         return json.loads(body.decode("utf-8")) if body else None
 
 
+# The defaults are instances, as in the SDK's Predictor; they hold no state, so one is shared.
+JSON_SERIALIZER = JSONSerializer()
+JSON_DESERIALIZER = JSONDeserializer()
+
+
 class RLPredictor:
     """Predict with the policy behind ``endpoint_name``.
 
     ``predictor.predict([0.0, 0.1, 0.0, -0.1])`` -> ``{"action": 1}``; a batch of observations
     gives ``{"actions": [...]}`` with the built-in RLlib handler.
+
+    ``backend`` only has to invoke (``InvokeBackend``: e.g. a boto3 ``sagemaker-runtime``
+    client); ``delete_endpoint`` needs one that also manages endpoints (``EndpointBackend``:
+    every ``Backend``). Which one it is, is decided once, here.
     """
 
     def __init__(
         self,
         endpoint_name: str,
-        backend: _Runtime | None = None,
-        serializer: JSONSerializer | None = None,
-        deserializer: JSONDeserializer | None = None,
+        backend: InvokeBackend | None = None,
+        serializer: JSONSerializer = JSON_SERIALIZER,
+        deserializer: JSONDeserializer = JSON_DESERIALIZER,
     ) -> None:
         self.endpoint_name = endpoint_name
         if backend is None:
             from rl_provider.backends.local import LocalBackend
 
             backend = LocalBackend()
+        if not isinstance(backend, InvokeBackend):
+            raise RLConfigError(
+                f"backend={type(backend).__name__}: it has no invoke_endpoint. Pass a backend "
+                "(RLHook(...).backend, LocalBackend()) or a boto3 'sagemaker-runtime' client."
+            )
         self.backend = backend
-        self.serializer = serializer or JSONSerializer()
-        self.deserializer = deserializer or JSONDeserializer()
+        # Checked once: a client that only invokes (sagemaker-runtime) cannot delete.
+        self._manager = backend if isinstance(backend, EndpointBackend) else None
+        # None still means the default (the signature said so before issue 13).
+        self.serializer = serializer or JSON_SERIALIZER
+        self.deserializer = deserializer or JSON_DESERIALIZER
 
     def __repr__(self) -> str:
         return f"RLPredictor({self.endpoint_name!r})"
@@ -76,16 +90,13 @@ class RLPredictor:
 
     def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
         """Delete the endpoint and, as the SDK's ``Predictor`` does, its endpoint config."""
-        delete = getattr(self.backend, "delete_endpoint", None)
-        describe = getattr(self.backend, "describe_endpoint", None)
-        if delete is None or describe is None:
+        manager = self._manager
+        if manager is None:
             raise RLConfigError(
                 f"{type(self.backend).__name__} only invokes endpoints: delete "
-                f"{self.endpoint_name!r} through a backend (RLHook(...).backend, LocalBackend()) "
-                "or a boto3 'sagemaker' client."
+                f"{self.endpoint_name!r} through a backend (RLHook(...).backend, LocalBackend())."
             )
-        config = describe(self.endpoint_name).endpoint_config_name
-        delete(self.endpoint_name)
-        delete_config = getattr(self.backend, "delete_endpoint_config", None)
-        if delete_endpoint_config and delete_config is not None:
-            delete_config(config)
+        config = manager.describe_endpoint(self.endpoint_name).endpoint_config_name
+        manager.delete_endpoint(self.endpoint_name)
+        if delete_endpoint_config:
+            manager.delete_endpoint_config(config)

@@ -106,3 +106,9 @@ def test_serializer_and_deserializer():
     assert JSONSerializer().serialize({"a": np.arange(2)}) == b'{"a": [0, 1]}'
     assert JSONDeserializer().deserialize(b"") is None
     assert JSONDeserializer().deserialize(b'{"action": 0}') == {"action": 0}
+
+
+def test_a_backend_that_cannot_invoke_is_refused_at_construction():
+    # Checked once, when the predictor is made (InvokeBackend), not at the first predict().
+    with pytest.raises(RLConfigError, match="no invoke_endpoint"):
+        RLPredictor("cartpole", object())  # type: ignore[arg-type]

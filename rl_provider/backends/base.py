@@ -158,6 +158,25 @@ class Backend(TrainingBackend, Protocol):
 
 
 @runtime_checkable
+class InvokeBackend(Protocol):
+    """What ``RLPredictor.predict`` needs: any ``Backend``, or a boto3 ``sagemaker-runtime``
+    client (the same ``InvokeEndpoint`` keyword arguments and response)."""
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class EndpointBackend(InvokeBackend, Protocol):
+    """What ``RLPredictor.delete_endpoint`` needs besides invoking (every ``Backend`` has it)."""
+
+    def describe_endpoint(self, name: str) -> EndpointDescription: ...
+
+    def delete_endpoint(self, name: str) -> None: ...
+
+    def delete_endpoint_config(self, name: str) -> None: ...
+
+
+@runtime_checkable
 class AsyncBackend(Protocol):
     """The async twin used by triggers: never blocks the event loop."""
 

@@ -10,7 +10,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from rl_provider.core.enums import EndpointStatus
@@ -22,20 +21,21 @@ from rl_provider.exceptions import (
     ResourceExistsError,
     RLConfigError,
 )
-from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import ENDPOINT_LINKS, RLExtraLinks, persist_links
+from rl_provider.operators.base import RLWaitOperator, config_errors_fail
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from rl_provider.backends.base import Backend
     from rl_provider.core.jobs import EndpointDescription
+    from rl_provider.hooks.rl import RLHook
 
 # The trigger module (and with it airflow.triggers.base, which builds pydantic models at import)
 # is imported in the methods that run a task, not when a DAG file is parsed.
 
 
-class RLDeployOperator(RLExtraLinks, BaseOperator):
+class RLDeployOperator(RLExtraLinks, RLWaitOperator):
     """Deploy ``model_name`` on ``endpoint_name``: create the endpoint, or update it blue/green.
 
     :param model_name: an existing model (``RLCreateModelOperator``).
@@ -65,29 +65,21 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
         endpoint_name: str,
         instance_type: str,
         initial_instance_count: int = 1,
-        conn_id: str = DEFAULT_CONN_ID,
-        wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        check_interval: float = 30,
-        max_ingestion_time: float | None = None,
         **kwargs: Any,
     ) -> None:
+        # conn_id, deferrable, wait_for_completion, check_interval, max_ingestion_time: the
+        # bases' (RLWaitOperator).
         super().__init__(**kwargs)
         self.model_name = model_name
         self.endpoint_name = endpoint_name
         self.instance_type = instance_type
         self.initial_instance_count = initial_instance_count
-        self.conn_id = conn_id
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.check_interval = check_interval
-        self.max_ingestion_time = max_ingestion_time
 
     # ---------------------------------------------------------------------------- execute
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
-        hook = self._hook()
-        backend = hook.backend
+        hook = self.hook
+        backend = self.connected_backend()
         try:
             backend.describe_model(self.model_name)
         except ModelNotFoundError as err:
@@ -151,7 +143,8 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
         """Resume from the trigger: the event alone decides success."""
         if event is None:
             raise AirflowException(f"The endpoint trigger for {self.endpoint_name} sent no event.")
-        return self._complete(context, self._hook(), event)
+        self.connected_backend()
+        return self._complete(context, self.hook, event)
 
     def resume_when_settled(
         self, context: Context, event: dict[str, Any] | None = None
@@ -164,34 +157,21 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
         return self.execute(context)
 
     # ---------------------------------------------------------------------------- helpers
+    @config_errors_fail()
     def _validate(self) -> None:
-        try:
-            validate_name(self.endpoint_name, kind="endpoint name")
-            validate_name(self.model_name, kind="model name")
-        except RLConfigError as err:
-            raise AirflowFailException(str(err)) from err
+        validate_name(self.endpoint_name, kind="endpoint name")
+        validate_name(self.model_name, kind="model name")
         if not isinstance(self.instance_type, str) or not self.instance_type:
-            raise AirflowFailException(
+            raise RLConfigError(
                 f"instance_type={self.instance_type!r}: pass 'local' for the local backend or an "
                 "ml.* instance type (e.g. 'ml.m5.large') for SageMaker."
             )
         count = self.initial_instance_count
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise AirflowFailException(
+            raise RLConfigError(
                 f"initial_instance_count={count!r}: pass a positive int (1 or more)."
             )
-        if not isinstance(self.check_interval, int | float) or self.check_interval <= 0:
-            raise AirflowFailException(
-                f"check_interval={self.check_interval!r}: pass a positive number of seconds."
-            )
-
-    def _hook(self) -> RLHook:
-        hook = RLHook(self.conn_id)
-        try:
-            hook.settings  # noqa: B018  # resolve the connection now: a bad one is a config error
-        except RLConfigError as err:
-            raise AirflowFailException(str(err)) from err
-        return hook
+        self.check_wait_settings()
 
     def _settled_endpoint(
         self, backend: Backend, hook: RLHook, deadline: float | None
@@ -302,15 +282,6 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
 
         last_status: list[EndpointStatus] = []
 
-        def pause(description: EndpointDescription) -> bool:
-            seconds = self.check_interval
-            if until is not None:
-                if time.time() >= until:
-                    return False
-                seconds = min(seconds, until - time.time())
-            time.sleep(seconds)
-            return True
-
         def report(description: EndpointDescription) -> None:
             if last_status[-1:] != [description.endpoint_status]:
                 last_status.append(description.endpoint_status)
@@ -323,7 +294,7 @@ class RLDeployOperator(RLExtraLinks, BaseOperator):
             self.endpoint_name,
             endpoint_config_name=config_name,
             deadline=deadline,
-            pause=pause,
+            pause=lambda _: self._pause(until),
             report=report,
         )
         if outcome is None:

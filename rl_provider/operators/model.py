@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from rl_provider.core.enums import TrainingJobStatus
@@ -20,8 +19,8 @@ from rl_provider.exceptions import (
     ResourceExistsError,
     RLConfigError,
 )
-from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import MODEL_LINKS, RLExtraLinks, persist_links
+from rl_provider.operators.base import RLBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from rl_provider.backends.base import Backend
 
 
-class RLCreateModelOperator(RLExtraLinks, BaseOperator):
+class RLCreateModelOperator(RLExtraLinks, RLBaseOperator):
     """Create a model from a completed training job's artifact.
 
     :param training_job_name: the completed training job whose ``model.tar.gz`` is served.
@@ -71,10 +70,9 @@ class RLCreateModelOperator(RLExtraLinks, BaseOperator):
         source_dir: str | None = None,
         image_uri: str | None = None,
         instance_type: str | None = None,
-        conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # conn_id: RLBaseOperator's
         self.training_job_name = training_job_name
         self.model_name = model_name
         self.role = role
@@ -82,13 +80,12 @@ class RLCreateModelOperator(RLExtraLinks, BaseOperator):
         self.source_dir = source_dir
         self.image_uri = image_uri
         self.instance_type = instance_type
-        self.conn_id = conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from rl_provider.core.estimator import RLEstimator
 
-        hook = self._hook()
-        backend = hook.backend
+        hook = self.hook
+        backend = self.connected_backend()
         try:
             estimator = RLEstimator.attach(self.training_job_name, backend=backend)
         except JobNotFoundError as err:
@@ -143,15 +140,6 @@ class RLCreateModelOperator(RLExtraLinks, BaseOperator):
             conn_id=hook.conn_id,
         )
         return {"Model": result.to_api()}
-
-    def _hook(self) -> RLHook:
-        """The connection's hook, its backend built: a bad connection is a config error."""
-        hook = RLHook(self.conn_id)
-        try:
-            hook.backend  # noqa: B018
-        except RLConfigError as err:
-            raise AirflowFailException(str(err)) from err
-        return hook
 
 
 def _model_exists(backend: Backend, name: str) -> bool:

@@ -17,22 +17,25 @@ Lessons from the Amazon provider's SageMaker operators are built in:
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from airflow.sdk import Asset, BaseOperator, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import AirflowException
 
-from rl_provider.core.enums import CoercibleEnum, TrainingJobStatus
-from rl_provider.core.jobs import job_failed_error
-from rl_provider.core.naming import MAX_NAME_LENGTH, name_from_base, sanitize_base, validate_name
-from rl_provider.exceptions import JobFailedError, JobNotFoundError, RLConfigError
-from rl_provider.hooks.rl import DEFAULT_CONN_ID, BackendKind, RLHook
-from rl_provider.links import TRAINING_LINKS, RLExtraLinks, persist_links
-from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
+from rl_provider.core.naming import validate_name
+from rl_provider.exceptions import JobNotFoundError
+from rl_provider.links import TRAINING_LINKS, RLExtraLinks
+from rl_provider.operators.base import RLWaitOperator, config_errors_fail
+from rl_provider.operators.job import (
+    ActionIfJobExists,
+    choose_job,
+    deterministic_job_name,
+    persist_training_links,
+    training_event_error,
+)
+from rl_provider.progress import WatchRecord, forget_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
     from rl_provider.core.jobs import TrainingJobDescription
     from rl_provider.core.lifecycle import Described, Lines
 
+# ActionIfJobExists, config_errors_fail, deterministic_job_name and persist_training_links live
+# in rl_provider.operators.job and .base; they are re-exported here, where DAGs found them first.
 __all__ = [
     "ActionIfJobExists",
     "RLTrainOperator",
@@ -52,29 +57,9 @@ __all__ = [
     "persist_training_links",
 ]
 
-# Room kept after a deterministic name for the retry suffix "-r<try>" (up to 3 digits).
-_RETRY_SUFFIX_ROOM = 5
-_DIGEST_LENGTH = 10
 # Longest sleep between two checks of the kill flag: on_kill runs in a SIGTERM handler and the
 # task must end within Airflow's kill timeout, whatever check_interval is.
 _KILL_CHECK = 0.5
-
-
-class ActionIfJobExists(CoercibleEnum):
-    """What a task does when its job name is taken (the Amazon provider's option, + reattach)."""
-
-    REATTACH = "reattach"
-    TIMESTAMP = "timestamp"
-    FAIL = "fail"
-
-
-@contextlib.contextmanager
-def config_errors_fail() -> Iterator[None]:
-    """Bad user input fails the task at once: retrying cannot fix a configuration."""
-    try:
-        yield
-    except RLConfigError as err:
-        raise AirflowFailException(str(err)) from err
 
 
 def model_asset(name: str) -> Asset:
@@ -89,29 +74,7 @@ def model_asset(name: str) -> Asset:
     return Asset(name=f"rl_model/{name}", group="rl_model")
 
 
-def deterministic_job_name(
-    dag_id: str, task_id: str, run_id: str, map_index: int = -1, base: str | None = None
-) -> str:
-    """``<base>-<digest>``: the same for every try of one task instance, unique across them.
-
-    ``base`` defaults to ``<dag_id>-<task_id>``; it is sanitized and trimmed so that the name
-    plus a retry suffix (``-r<try>``) stays within SageMaker's 63 characters.
-    """
-    key = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:_DIGEST_LENGTH]
-    room = MAX_NAME_LENGTH - _RETRY_SUFFIX_ROOM - _DIGEST_LENGTH - 1
-    prefix = sanitize_base(base or f"{dag_id}-{task_id}")[:room].rstrip("-") or "rl"
-    return validate_name(f"{prefix}-{digest}", kind="training job name")
-
-
-def _retry_name(name: str, try_number: int) -> str:
-    suffix = f"-r{try_number}"
-    return validate_name(
-        f"{name[: MAX_NAME_LENGTH - len(suffix)].rstrip('-')}{suffix}", kind="training job name"
-    )
-
-
-class RLTrainOperator(RLExtraLinks, BaseOperator):
+class RLTrainOperator(RLExtraLinks, RLWaitOperator):
     """Train an ``RLEstimator`` on the connection's backend and wait for the job.
 
     :param estimator: the ``RLEstimator``; its ``template_fields`` (hyperparameters, output_path,
@@ -146,25 +109,17 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
         estimator: RLEstimator,
         inputs: Any = None,
         job_name: str | None = None,
-        conn_id: str = DEFAULT_CONN_ID,
-        wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        check_interval: float = 30,
-        max_ingestion_time: float | None = None,
         print_log: bool = True,
         action_if_job_exists: ActionIfJobExists | str = ActionIfJobExists.REATTACH,
         stop_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
+        # conn_id, deferrable, wait_for_completion, check_interval, max_ingestion_time: the
+        # bases' (RLWaitOperator).
         super().__init__(**kwargs)
         self.estimator = estimator
         self.inputs = inputs
         self.job_name = job_name
-        self.conn_id = conn_id
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.check_interval = check_interval
-        self.max_ingestion_time = max_ingestion_time
         self.print_log = print_log
         self.action_if_job_exists = action_if_job_exists
         self.stop_on_kill = stop_on_kill
@@ -179,13 +134,15 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
                 argument="action_if_job_exists",
                 fix="'reattach' follows the existing job, 'timestamp' always starts a new one.",
             )
-            self._check_numbers()
+            self.check_wait_settings()
             hook = self.hook
             backend = hook.backend
             self.estimator.backend = backend
             ti = context["ti"]
             progress_key = watch_variable(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
-            name, existing = self._choose_job(context, backend, action, ti.try_number, progress_key)
+            name, existing = choose_job(
+                backend, self._base_name(context), action, ti.try_number, progress_key, self.log
+            )
         self._active_job = name
         ti.xcom_push(key="job_name", value=name)
         persist_training_links(context, hook, backend, name)
@@ -220,7 +177,7 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
         if ended is not None:
             return self._finish(context, ended)
         # Recorded before deferring: a new try of this task instance knows this job was handed
-        # to the triggerer (see _choose_job), and the trigger resumes the log from here.
+        # to the triggerer (operators.job.choose_job), and the trigger resumes the log from here.
         save_watch(
             progress_key,
             WatchRecord(job_name=name, cursor=cursor, try_number=ti.try_number, deferred=True),
@@ -256,7 +213,7 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
         if status == TrainingEventStatus.SUCCESS:
             description = self.hook.backend.describe_training_job(name)
             return self._finish(context, description)
-        raise _event_error(name, event)
+        raise training_event_error(name, event)
 
     def on_kill(self) -> None:
         """The task was killed: ask its job to stop (unless ``stop_on_kill=False``) and return.
@@ -274,27 +231,7 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
         except JobNotFoundError:
             self.log.info("Training job %s was never created.", self._active_job)
 
-    @property
-    def hook(self) -> RLHook:
-        hook: RLHook | None = self.__dict__.get("_hook")
-        if hook is None:
-            hook = self.__dict__["_hook"] = RLHook(self.conn_id)
-        return hook
-
     # ------------------------------------------------------------------------------ helpers
-    def _check_numbers(self) -> None:
-        if not isinstance(self.check_interval, int | float) or self.check_interval <= 0:
-            raise RLConfigError(
-                f"check_interval={self.check_interval!r}: pass a positive number of seconds."
-            )
-        if self.max_ingestion_time is not None and (
-            not isinstance(self.max_ingestion_time, int | float) or self.max_ingestion_time <= 0
-        ):
-            raise RLConfigError(
-                f"max_ingestion_time={self.max_ingestion_time!r}: pass a positive number of "
-                "seconds, or None for no limit."
-            )
-
     def _base_name(self, context: Context) -> str:
         if self.job_name:
             return validate_name(self.job_name, kind="training job name")
@@ -306,88 +243,6 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
             ti.map_index if ti.map_index is not None else -1,
             base=self.estimator.base_job_name,
         )
-
-    def _choose_job(
-        self,
-        context: Context,
-        backend: Backend,
-        action: ActionIfJobExists,
-        try_number: int,
-        progress_key: str,
-    ) -> tuple[str, TrainingJobDescription | None]:
-        """The job this try works on, and its description if it exists already."""
-        name = self._base_name(context)
-        if action is ActionIfJobExists.TIMESTAMP:
-            return validate_name(name_from_base(name), kind="training job name"), None
-        # Earlier tries of this task instance may have started name, name-r2, ... name-r<try>.
-        chain = [name] + [_retry_name(name, n) for n in range(2, try_number + 1)]
-        latest: TrainingJobDescription | None = None
-        for candidate in chain:
-            try:
-                latest = backend.describe_training_job(candidate)
-            except JobNotFoundError:
-                continue
-        if latest is None:
-            return name, None
-        if action is ActionIfJobExists.FAIL:
-            raise RLConfigError(
-                f"Training job {latest.training_job_name} exists "
-                f"({latest.training_job_status.value}) and action_if_job_exists='fail': pass "
-                "another job_name, or action_if_job_exists='reattach' or 'timestamp'."
-            )
-        retry = _retry_name(name, try_number)
-        if retry == latest.training_job_name:  # this very try created it
-            return retry, latest
-        if latest.training_job_status is TrainingJobStatus.STOPPING:
-            # The previous try was killed (clear/mark of a running task): its job is going away.
-            self.log.info(
-                "Training job %s is being stopped (its try was killed): starting %s.",
-                latest.training_job_name,
-                retry,
-            )
-            return retry, None
-        if not latest.is_terminal and self._handed_off_by_earlier_try(
-            latest.training_job_name, try_number, progress_key
-        ):
-            self.log.info(
-                "Training job %s belongs to a deferred earlier try that a user action (clear, "
-                "mark failed/success) or a trigger failure ended: stopping it, starting %s.",
-                latest.training_job_name,
-                retry,
-            )
-            # The old trigger's on_kill stops it too, but it may run after this try starts.
-            backend.stop_training_job(latest.training_job_name)
-            return retry, None
-        if not latest.is_failure:  # running: follow it; Completed: it is the result
-            return latest.training_job_name, latest
-        self.log.info(
-            "Training job %s ended %s (%s): starting %s.",
-            latest.training_job_name,
-            latest.training_job_status.value,
-            latest.failure_reason or "no reason given",
-            retry,
-        )
-        return retry, None
-
-    def _handed_off_by_earlier_try(self, job_name: str, try_number: int, key: str) -> bool:
-        """Whether an earlier try deferred on ``job_name`` and never resumed.
-
-        A deferred try gets a successor only through a user action (clear, mark) or a failed
-        trigger, never through a worker death (a deferred task has no worker): the job is
-        being stopped, or nobody follows it any more. A try that died while running in a worker
-        left no such record, and its successor re-attaches.
-        """
-        record = load_watch(key)
-        if (
-            record is None
-            or not record.deferred
-            or record.job_name != job_name
-            or record.try_number is None
-            or record.try_number >= try_number
-        ):
-            return False
-        forget_watch(key)  # handled: this try starts afresh
-        return True
 
     @overload
     def _wait(
@@ -425,17 +280,8 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
                     description.secondary_status.value if description.secondary_status else "-",
                 )
 
-        def pause() -> bool:
-            seconds = self.check_interval
-            if until is not None:
-                if time.time() >= until:
-                    return False
-                seconds = min(seconds, until - time.time())
-            self._sleep(seconds)
-            return True
-
         follower = TrainingFollower(name, logs=self.print_log, deadline=deadline)
-        ended = follow(follower, backend, pause=pause, report=report)
+        ended = follow(follower, backend, pause=lambda: self._pause(until), report=report)
         if ended is None:
             return None, follower.cursor
         if ended.outcome is Outcome.TIMEOUT:
@@ -447,6 +293,7 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
         return ended.description, ended.cursor
 
     def _sleep(self, seconds: float) -> None:
+        """Sleep, but end the task within ``_KILL_CHECK`` seconds of ``on_kill``."""
         end = time.monotonic() + seconds
         while True:
             if self._killed:
@@ -483,42 +330,3 @@ class RLTrainOperator(RLExtraLinks, BaseOperator):
             description.final_metrics,
         )
         return {"Training": description.to_api()}
-
-
-def persist_training_links(context: Context, hook: RLHook, backend: Backend, name: str) -> None:
-    """Record what the training links of a task need (``TRAINING_LINKS``).
-
-    Called before a task can defer or end: Airflow reads every extra link then, and logs an
-    ``error`` for a link whose XCom is missing. Shared by the operator and the sensor.
-    """
-    settings = hook.settings
-    values: dict[str, Any] = {
-        "backend": settings.backend.value,
-        "region": settings.region_name or backend.region,
-        "job_name": name,
-        "conn_id": hook.conn_id,
-    }
-    if settings.backend is BackendKind.RAY and settings.address:
-        # The job's page in the Ray dashboard (the job server is the dashboard).
-        values["dashboard_url"] = f"{settings.address.rstrip('/')}/#/jobs/{name}"
-    persist_links(TRAINING_LINKS, context, **values)
-
-
-def _event_error(name: str, event: dict[str, Any]) -> AirflowException | JobFailedError:
-    """The task's error for a training trigger event other than ``success``.
-
-    Shared by ``RLTrainOperator`` and ``RLTrainingJobSensor``: one mapping from event status
-    to error, whichever task deferred.
-    """
-    from rl_provider.triggers.training_job import TrainingEventStatus
-
-    status = event["status"]
-    job_status = {
-        TrainingEventStatus.FAILED: TrainingJobStatus.FAILED,
-        TrainingEventStatus.STOPPED: TrainingJobStatus.STOPPED,
-    }.get(status)
-    if job_status is not None:
-        return job_failed_error(
-            name, job_status, event.get("failure_reason"), event.get("secondary_status")
-        )
-    return AirflowException(event.get("message") or f"Training job {name}: {status}")

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-from rl_provider.exceptions import EndpointNotFoundError, RLConfigError
-from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
+from rl_provider.exceptions import EndpointNotFoundError
+from rl_provider.operators.base import RLDeferrableOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class RLEndpointSensor(BaseSensorOperator):
+class RLEndpointSensor(RLDeferrableOperator, BaseSensorOperator):
     """Wait for ``endpoint_name`` to be InService; a Failed or OutOfService endpoint fails.
 
     :param endpoint_name: the endpoint to watch.
@@ -31,18 +30,9 @@ class RLEndpointSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("endpoint_name",)
     ui_color = "#d7ecff"
 
-    def __init__(
-        self,
-        *,
-        endpoint_name: str,
-        conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, endpoint_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # conn_id, deferrable: RLDeferrableOperator's
         self.endpoint_name = endpoint_name
-        self.conn_id = conn_id
-        self.deferrable = deferrable
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -71,7 +61,7 @@ class RLEndpointSensor(BaseSensorOperator):
         from rl_provider.triggers.endpoint import endpoint_event
 
         try:
-            description = self.hook.backend.describe_endpoint(self.endpoint_name)
+            description = self.connected_backend().describe_endpoint(self.endpoint_name)
         except EndpointNotFoundError as err:
             raise AirflowException(
                 f"{err} Create it first (RLDeployOperator) or fix endpoint_name."
@@ -100,13 +90,3 @@ class RLEndpointSensor(BaseSensorOperator):
                 f"(endpoint {event.get('endpoint_status') or 'unknown'}): {detail}"
             )
         return event["endpoint"]
-
-    @cached_property
-    def hook(self) -> RLHook:
-        """The connection, resolved once per try: a bad one is a config error (no retries)."""
-        hook = RLHook(self.conn_id)
-        try:
-            hook.backend  # noqa: B018
-        except RLConfigError as err:
-            raise AirflowFailException(str(err)) from err
-        return hook

@@ -13,12 +13,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
-from rl_provider.hooks.rl import DEFAULT_CONN_ID, RLHook
 from rl_provider.links import TRAINING_LINKS, RLExtraLinks
-from rl_provider.operators.train import _event_error, config_errors_fail, persist_training_links
+from rl_provider.operators.base import RLDeferrableOperator
+from rl_provider.operators.job import persist_training_links, training_event_error
 from rl_provider.progress import WatchRecord, forget_watch, load_watch, save_watch, watch_variable
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ _MISSING = object()
 log_cursor_variable = watch_variable
 
 
-class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
+class RLTrainingJobSensor(RLExtraLinks, RLDeferrableOperator, BaseSensorOperator):
     """Wait until a training job ends; fail if it ends ``Failed`` or ``Stopped``.
 
     :param job_name: the training job (templated; e.g. the train task's ``job_name`` XCom).
@@ -52,34 +52,16 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
     rl_links = TRAINING_LINKS
     ui_color = "#d8ecd3"
 
-    def __init__(
-        self,
-        *,
-        job_name: str,
-        conn_id: str = DEFAULT_CONN_ID,
-        print_log: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, job_name: str, print_log: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # conn_id, deferrable: RLDeferrableOperator's
         self.job_name = job_name
-        self.conn_id = conn_id
         self.print_log = print_log
-        self.deferrable = deferrable
         self._cursor: Any = _MISSING
 
-    @property
-    def hook(self) -> RLHook:
-        hook: RLHook | None = self.__dict__.get("_hook")
-        if hook is None:
-            hook = self.__dict__["_hook"] = RLHook(self.conn_id)
-        return hook
-
     def execute(self, context: Context) -> Any:
-        with config_errors_fail():
-            backend = self.hook.backend
-            # Before a defer or the end: Airflow reads every extra link then.
-            persist_training_links(context, self.hook, backend, self.job_name)
+        backend = self.connected_backend()
+        # Before a defer or the end: Airflow reads every extra link then.
+        persist_training_links(context, self.hook, backend, self.job_name)
         if not self.deferrable:
             return super().execute(context)
         description, cursor, ended = self._check(backend, None)
@@ -107,8 +89,7 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        with config_errors_fail():
-            backend = self.hook.backend
+        backend = self.connected_backend()
         description, cursor, ended = self._check(backend, self._load_cursor(context))
         if not ended:
             self._save_cursor(context, cursor)
@@ -123,7 +104,7 @@ class RLTrainingJobSensor(RLExtraLinks, BaseSensorOperator):
             raise AirflowException(f"Training trigger sent no valid event: {event!r}")
         if event["status"] == TrainingEventStatus.SUCCESS:
             return {"Training": self.hook.backend.describe_training_job(self.job_name).to_api()}
-        raise _event_error(self.job_name, event)
+        raise training_event_error(self.job_name, event)
 
     # ------------------------------------------------------------------------------ helpers
     def _finish(self, context: Context, description: TrainingJobDescription) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -58,6 +59,10 @@ def defer_grace() -> float:
 STAGGER_SECONDS = 5.0
 
 
+# Every rl_provider trigger class is a dataclass of its (keyword-only) constructor arguments:
+# ``serialize()`` returns them all, so what is stored and what is sent to the triggerer cannot
+# drift apart. eq=False and repr=False keep BaseTrigger's identity equality and its repr.
+@dataclass(eq=False, repr=False, kw_only=True)
 class RLBaseTrigger(BaseTrigger):
     """Base of the rl_provider triggers.
 
@@ -68,35 +73,23 @@ class RLBaseTrigger(BaseTrigger):
     :param not_before: epoch seconds before which no event fires (``hold_event``): the deferring
         task process must have exited first (see ``defer_grace``).
 
-    Subclasses list the names of their own constructor arguments in ``serialized_fields``; each
-    is stored as an attribute of the same name.
+    A subclass is declared with the same ``@dataclass(eq=False, repr=False, kw_only=True)``
+    and lists its own arguments as fields (after these).
     """
 
-    serialized_fields: ClassVar[tuple[str, ...]] = ()
+    poll_interval: float = 30
+    conn_id: str = DEFAULT_CONN_ID
+    backend_settings: Mapping[str, Any] | None = None
+    not_before: float | None = None
 
-    def __init__(
-        self,
-        *,
-        poll_interval: float,
-        conn_id: str = DEFAULT_CONN_ID,
-        backend_settings: Mapping[str, Any] | None = None,
-        not_before: float | None = None,
-    ) -> None:
+    def __post_init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
-        self.poll_interval = float(poll_interval)
-        self.conn_id = conn_id
-        self.backend_settings = dict(backend_settings) if backend_settings is not None else None
-        self.not_before = not_before
+        self.poll_interval = float(self.poll_interval)
+        if self.backend_settings is not None:
+            self.backend_settings = dict(self.backend_settings)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "poll_interval": self.poll_interval,
-            "conn_id": self.conn_id,
-            "backend_settings": self.backend_settings,
-            "not_before": self.not_before,
-        }
-        for name in self.serialized_fields:
-            kwargs[name] = getattr(self, name)
+        kwargs = {field.name: getattr(self, field.name) for field in fields(self)}
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def hook(self) -> RLHook:

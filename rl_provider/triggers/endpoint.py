@@ -6,12 +6,11 @@ the deploy operator's synchronous wait and the endpoint sensor use it too, so ev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rl_provider.core.enums import EndpointStatus
 from rl_provider.core.lifecycle import Outcome, endpoint_outcome, endpoint_step
-from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.triggers.base import EventStatus, RLBaseTrigger
 
 if TYPE_CHECKING:
@@ -62,6 +61,8 @@ def endpoint_event(
     )
 
 
+# Fields, not an __init__: see RLBaseTrigger.
+@dataclass(eq=False, repr=False, kw_only=True)
 class RLEndpointTrigger(RLBaseTrigger):
     """Poll an endpoint until it is InService (with the wanted config) or has failed.
 
@@ -77,28 +78,9 @@ class RLEndpointTrigger(RLBaseTrigger):
     + ``message`` for ``timeout``/``error``.
     """
 
-    serialized_fields = ("endpoint_name", "endpoint_config_name", "deadline")
-
-    def __init__(
-        self,
-        *,
-        endpoint_name: str,
-        endpoint_config_name: str | None = None,
-        poll_interval: float = 30,
-        deadline: float | None = None,
-        conn_id: str = DEFAULT_CONN_ID,
-        backend_settings: Mapping[str, Any] | None = None,
-        not_before: float | None = None,
-    ) -> None:
-        super().__init__(
-            poll_interval=poll_interval,
-            conn_id=conn_id,
-            backend_settings=backend_settings,
-            not_before=not_before,
-        )
-        self.endpoint_name = endpoint_name
-        self.endpoint_config_name = endpoint_config_name
-        self.deadline = deadline
+    endpoint_name: str
+    endpoint_config_name: str | None = None
+    deadline: float | None = None
 
     def _watching(self) -> str:
         return f"Watching endpoint {self.endpoint_name}"

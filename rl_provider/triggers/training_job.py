@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rl_provider.core.lifecycle import (
@@ -17,7 +17,6 @@ from rl_provider.core.lifecycle import (
     TrainingOutcome,
     outcome_of,
 )
-from rl_provider.hooks.rl import DEFAULT_CONN_ID
 from rl_provider.triggers.base import EventStatus, RLBaseTrigger
 
 if TYPE_CHECKING:
@@ -55,6 +54,8 @@ def training_event(
     return event
 
 
+# Fields, not an __init__: see RLBaseTrigger.
+@dataclass(eq=False, repr=False, kw_only=True)
 class RLTrainingJobTrigger(RLBaseTrigger):
     """Poll a training job until it ends; print its new log lines into the task log meanwhile.
 
@@ -75,44 +76,13 @@ class RLTrainingJobTrigger(RLBaseTrigger):
     "final_metrics"}`` (+ ``message`` for ``timeout``/``error``).
     """
 
-    serialized_fields = (
-        "job_name",
-        "deadline",
-        "stop_on_kill",
-        "print_log",
-        "log_cursor",
-        "progress_key",
-        "try_number",
-    )
-
-    def __init__(
-        self,
-        *,
-        job_name: str,
-        poll_interval: float = 30,
-        deadline: float | None = None,
-        stop_on_kill: bool = True,
-        print_log: bool = True,
-        log_cursor: Any = None,
-        progress_key: str | None = None,
-        try_number: int | None = None,
-        conn_id: str = DEFAULT_CONN_ID,
-        backend_settings: Mapping[str, Any] | None = None,
-        not_before: float | None = None,
-    ) -> None:
-        super().__init__(
-            poll_interval=poll_interval,
-            conn_id=conn_id,
-            backend_settings=backend_settings,
-            not_before=not_before,
-        )
-        self.job_name = job_name
-        self.deadline = deadline
-        self.stop_on_kill = stop_on_kill
-        self.print_log = print_log
-        self.log_cursor = log_cursor
-        self.progress_key = progress_key
-        self.try_number = try_number
+    job_name: str
+    deadline: float | None = None
+    stop_on_kill: bool = True
+    print_log: bool = True
+    log_cursor: Any = None
+    progress_key: str | None = None
+    try_number: int | None = None
 
     def _watching(self) -> str:
         return f"Following training job {self.job_name}"

@@ -316,14 +316,14 @@ def test_deterministic_job_names_are_valid_stable_and_leave_room_for_retries(
     dag_id, task_id, run_id, map_index, base, prefix
 ):
     from rl_provider.core.naming import NAME_PATTERN
-    from rl_provider.operators.train import _retry_name
+    from rl_provider.operators.job import retry_name
 
     name = deterministic_job_name(dag_id, task_id, run_id, map_index, base=base)
     assert name == deterministic_job_name(dag_id, task_id, run_id, map_index, base=base)
     assert name.startswith(prefix)
     assert NAME_PATTERN.match(name)
-    assert NAME_PATTERN.match(_retry_name(name, 999))
-    assert _retry_name(name, 999).startswith(name)  # the retry suffix never cuts the name
+    assert NAME_PATTERN.match(retry_name(name, 999))
+    assert retry_name(name, 999).startswith(name)  # the retry suffix never cuts the name
     others = {
         deterministic_job_name(dag_id, task_id, run_id + "x", map_index, base=base),
         deterministic_job_name(dag_id, task_id, run_id, map_index + 1, base=base),
@@ -355,10 +355,10 @@ def test_deterministic_job_names_are_valid_stable_and_leave_room_for_retries(
     ],
 )
 def test_trigger_events_map_to_one_error_for_operator_and_sensor(event, error, message):
-    # RLTrainOperator and RLTrainingJobSensor both resume through _event_error.
-    from rl_provider.operators.train import _event_error
+    # RLTrainOperator and RLTrainingJobSensor both resume through training_event_error.
+    from rl_provider.operators.job import training_event_error
 
-    err = _event_error("j", event)
+    err = training_event_error("j", event)
     assert type(err).__name__ == error
     assert message in str(err)
 
