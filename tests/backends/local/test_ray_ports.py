@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tarfile
 
 import psutil
 import pytest
 
 from rl_provider.backends.local import LocalBackend
 from rl_provider.backends.local.runner import LOCAL_RAY_ENV, local_ray_env
+from rl_provider.backends.local.transfer import file_path
 from rl_provider.core.enums import TrainingJobStatus
 from tests.backends.local.test_rllib import QUICK, estimator, wait_for
 
@@ -95,6 +97,10 @@ def test_two_concurrent_jobs_listen_on_loopback_only_on_distinct_ports(tmp_path)
     for name in JOBS:
         job = backend.describe_training_job(name)
         assert job.training_job_status is TrainingJobStatus.STOPPED, job.failure_reason
+        # Ray's daemons stay up while the driver saves (a SIGTERM to the job's whole group
+        # killed them, and Ray the driver, mid-save).
+        with tarfile.open(file_path(job.model_data)) as tar:
+            assert "policy.json" in tar.getnames()
 
 
 @pytest.mark.parametrize(
