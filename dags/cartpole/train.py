@@ -238,10 +238,11 @@ def train(args: argparse.Namespace) -> int:
                 break
         save(algo, Path(args.model_dir), iteration, mean)
         if stop_requested:
-            # SageMaker (and the local backend) signal the whole process group, so Ray's own
-            # daemons (GCS, raylet) got the SIGTERM too: a graceful algo.stop()/ray.shutdown()
-            # would now wait ~10 s on their timeouts. The checkpoint is saved; leave at once.
-            # Ray's daemons and workers die with this process (Ray starts them fate-sharing).
+            # The checkpoint is saved; leave at once. Where the whole process group got the
+            # SIGTERM, Ray's own daemons (GCS, raylet) are going down and a graceful
+            # algo.stop()/ray.shutdown() would wait ~10 s on their timeouts (the local backend
+            # signals this process only, then kills the group). Ray's daemons and workers die
+            # with this process (Ray starts them fate-sharing).
             print(f"Stopped after {time.monotonic() - started:.1f} s", flush=True)
             sys.stderr.flush()
             os._exit(0)

@@ -48,6 +48,30 @@ def log_path(home: Path, name: str) -> Path:
     return job_dir(home, name) / "logs" / f"{container.CURRENT_HOST}.log"
 
 
+# A Ray the entry point starts itself (``ray.init()`` / ``ray.init(address="local")``) listens on
+# loopback only, on free ports (docs/DESIGN.md, "Local Ray on loopback"). Measured with Ray 2.60:
+# by default GCS, raylet, workers and the agents listen on all interfaces, and the dashboard and
+# autoscaler start Prometheus servers on 0.0.0.0:44227 and 0.0.0.0:44217, which a second
+# concurrent job cannot bind. ``_node_ip_address="127.0.0.1"`` is no cure: ``ray.init`` swaps it
+# for the machine's IP (``services.resolve_ip_for_localhost``). Ray's own single-node switch is:
+# ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` (read on every platform, ``ray_constants``) off makes
+# ``services.get_node_ip_address`` return 127.0.0.1, and every server then binds to it; the
+# metrics servers read their ports from these variables (0: a free port).
+LOCAL_RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "DASHBOARD_METRIC_PORT": "0",
+    "AUTOSCALER_METRIC_PORT": "0",
+}
+
+
+def local_ray_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ``LOCAL_RAY_ENV`` added where the job sets none of its own. Not when the job
+    joins an existing Ray (``RAY_ADDRESS``): its driver must then register the node's real IP."""
+    if (env.get("RAY_ADDRESS") or "local") != "local":
+        return env
+    return {**LOCAL_RAY_ENV, **env}
+
+
 class _PrepareError(RLProviderError):
     """The job could not be set up (SageMaker reports these as ClientError)."""
 
@@ -195,9 +219,11 @@ class Runner:
 
     def _train(self) -> tuple[int | None, SecondaryStatus | None, list[str]]:
         user, framework = container.split_hyperparameters(self.request.get("HyperParameters", {}))
-        env = container.process_env(
-            container.training_env(self.paths, self.request, num_cpus=os.cpu_count() or 1),
-            self.paths.code,
+        env = local_ray_env(
+            container.process_env(
+                container.training_env(self.paths, self.request, num_cpus=os.cpu_count() or 1),
+                self.paths.code,
+            )
         )
         command = [self.python, str(self.paths.code / str(framework["sagemaker_program"]))]
         command += container.cli_args(user)

@@ -2,9 +2,9 @@
 
 ``supervise()`` starts the entry point in its own process group (killed if the runner dies),
 pumps its stdout/stderr line by line into the job's log and metrics, stops it on request or at
-``MaxRuntimeInSeconds`` (SIGTERM, SIGKILL after the grace period), and kills whatever it left
-behind. What the job records (log, metrics, state) is the runner's (``runner.py``), reached
-through ``Supervised``.
+``MaxRuntimeInSeconds`` (SIGTERM to the entry point, SIGKILL to its group after the grace period),
+and kills whatever it left behind. What the job records (log, metrics, state) is the runner's
+(``runner.py``), reached through ``Supervised``.
 """
 
 from __future__ import annotations
@@ -130,7 +130,13 @@ def supervise(
                 stopped = SecondaryStatus.MAX_RUNTIME_EXCEEDED
             if stopped is not None:
                 job.write(f"rl_provider: sending SIGTERM to the entry point ({stopped.value})")
-                _signal_group(child.pid, signal.SIGTERM)
+                # The entry point only, as `docker stop` signals a container's main process: its
+                # helpers keep running while it saves. Ray's GCS, raylet and agents share its
+                # group and exit on SIGTERM; the driver then lost its object store mid-save and
+                # was terminated by Ray ("connection to the plasma store is failed"), leaving a
+                # model.tar.gz without policy.json. The group is SIGKILLed once it exits.
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
                 stop_sent = now
         elif not killed and stop_sent is not None and now - stop_sent > job.stop_grace:
             job.write(f"rl_provider: grace period of {job.stop_grace:g}s over, sending SIGKILL")

@@ -247,6 +247,42 @@ def test_stop_packages_what_the_sigterm_handler_saved(backend, write_script, est
         estimator.latest_training_job.wait(logs=False)
 
 
+# An entry point with a helper process in its group that exits on SIGTERM (as Ray's GCS, raylet
+# and agents do): the helper must still be there while the entry point saves.
+SAVER_WITH_HELPER = """
+import os, signal, subprocess, sys, time
+from pathlib import Path
+
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+
+def save_and_exit(*_):
+    time.sleep(0.5)  # a save that takes a while
+    state = "helper alive" if helper.poll() is None else f"helper gone ({helper.returncode})"
+    Path(os.environ["SM_MODEL_DIR"], "checkpoint.txt").write_text(state)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, save_and_exit)
+print(f"ready {helper.pid}", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_stop_signals_the_entry_point_not_its_helpers(backend, write_script, estimator_for):
+    estimator_for(write_script(SAVER_WITH_HELPER)).fit(job_name="stop-helper", wait=False)
+    wait_for(lambda: any(line.startswith("ready ") for line in backend.read_logs("stop-helper")[0]))
+    ready = next(line for line in backend.read_logs("stop-helper")[0] if line.startswith("ready "))
+    helper = psutil.Process(int(ready.split()[1]))
+    backend.stop_training_job("stop-helper")
+    wait_for(lambda: backend.describe_training_job("stop-helper").is_terminal)
+
+    job = backend.describe_training_job("stop-helper")
+    assert job.training_job_status is TrainingJobStatus.STOPPED
+    assert members(job.model_data) == {"checkpoint.txt": b"helper alive"}
+    # Once the entry point has exited, the rest of its group is killed: no orphan.
+    wait_for(lambda: not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE)
+
+
 def test_a_stop_right_after_create_ends_stopped_not_failed(backend, write_script, estimator_for):
     """The runner's pid is recorded (and may be signalled) before it reaches its main loop."""
     for attempt in range(3):  # the race window is short: try it a few times
