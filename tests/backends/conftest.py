@@ -1,6 +1,9 @@
 """One real two-node Ray cluster for the session (head 127.0.0.2, worker 127.0.0.3, job server on
 127.0.0.1, token auth on with a token of the test's own, every port free), stopped by killing
-its process groups. Start-up: ~10 s on this machine (docs/PERFORMANCE.md)."""
+its process groups. Start-up: ~10 s on this machine (docs/PERFORMANCE.md).
+
+Here, not in tests/backends/ray/, so that the contract suite (test_contract.py) runs its Ray
+parametrization on the same cluster; pytest starts it only when a test asks for it."""
 
 from __future__ import annotations
 
