@@ -3,8 +3,9 @@
 ``create_training_job(**request)`` submits a Ray job whose ``submission_id`` is the
 TrainingJobName; its entrypoint is the launcher (``launcher.py``), which travels with the job in
 its ``runtime_env`` ``working_dir`` together with the stdlib-only modules it reuses, so the cluster
-needs nothing of ours installed. Plain HTTP through httpx (no ``import ray`` here): one client per
-backend, and in the async twin one ``httpx.AsyncClient`` per process shared by every trigger.
+needs nothing of ours installed (``submission.py`` builds what is sent). Plain HTTP through httpx
+(no ``import ray`` here): one client per backend, and in the async twin one ``httpx.AsyncClient``
+per event loop shared by every trigger.
 
 Serving is the local backend's: a model trained on Ray deploys on this machine (its
 ``model.tar.gz`` is at a file:// or s3:// location the machine reads), so the model and endpoint
@@ -14,30 +15,21 @@ methods delegate to ``serving`` (a ``LocalBackend`` unless given). docs/RAY.md.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
+import functools
 import json
 import threading
-import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
-from rl_provider.backends.base import ListFilter, ListQuery
+from rl_provider.backends.base import Backend, ListFilter, ListQuery
 from rl_provider.backends.local import transfer
-from rl_provider.backends.ray import resources
 from rl_provider.backends.ray.logs import ParsedLog, split_log
 from rl_provider.backends.ray.state import ARN, REQUEST_KEY, describe
-from rl_provider.core import hyperparameters as hp
-from rl_provider.core.jobs import (
-    EndpointConfigDescription,
-    EndpointDescription,
-    ModelDescription,
-    TrainingJobDescription,
-)
-from rl_provider.core.naming import validate_name
+from rl_provider.backends.ray.submission import Submission
+from rl_provider.core.jobs import EndpointDescription, TrainingJobDescription
 from rl_provider.exceptions import (
     BackendError,
     JobNotFoundError,
@@ -53,46 +45,7 @@ DEFAULT_STOP_GRACE_SECONDS = 120.0
 # Time Ray leaves the launcher after the grace to package and upload the artifacts.
 DEFAULT_UPLOAD_SECONDS = 120.0
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-_ROOT = Path(__file__).resolve().parents[3]  # the directory holding the rl_provider package
-# The launcher and the stdlib-only modules it imports: what travels with each job.
-_SHIPPED = (
-    "rl_provider/exceptions.py",
-    "rl_provider/core/hyperparameters.py",
-    "rl_provider/core/metrics.py",
-    "rl_provider/core/enums.py",
-    "rl_provider/core/packaging.py",
-    "rl_provider/backends/local/container.py",
-    "rl_provider/backends/local/transfer.py",
-    "rl_provider/backends/local/files.py",
-    "rl_provider/backends/ray/launcher.py",
-)
-_PACKAGES = (
-    "rl_provider",
-    "rl_provider/core",
-    "rl_provider/backends",
-    "rl_provider/backends/local",
-    "rl_provider/backends/ray",
-)
-_ENTRYPOINT = "python -m rl_provider.backends.ray.launcher spec.json"
-
-
-def job_package(spec: Mapping[str, Any]) -> tuple[str, bytes]:
-    """(``_ray_pkg_<hash>.zip``, its bytes): the job's working_dir, built deterministically.
-
-    The packages' ``__init__`` files are empty: the real ones would import the rest of
-    rl_provider (and airflow-side modules) that the launcher never needs.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        entries: list[tuple[str, bytes]] = [(f"{p}/__init__.py", b"") for p in _PACKAGES]
-        entries += [(path, (_ROOT / path).read_bytes()) for path in _SHIPPED]
-        entries.append(("spec.json", json.dumps(spec, sort_keys=True).encode()))
-        for path, data in entries:
-            info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data, zipfile.ZIP_DEFLATED)
-    data = buffer.getvalue()
-    return f"_ray_pkg_{hashlib.sha256(data).hexdigest()[:32]}.zip", data
+_R = TypeVar("_R")
 
 
 def _error(response: httpx.Response, what: str) -> BackendError:
@@ -106,99 +59,21 @@ def _error(response: httpx.Response, what: str) -> BackendError:
 
 
 class _Jobs:
-    """The request building and response reading both twins share (no I/O)."""
+    """The response reading both twins share, and what they remember of each job (no I/O)."""
 
-    def __init__(
-        self,
-        address: str,
-        token: str | None,
-        headers: Mapping[str, str] | None,
-        runtime_env: Mapping[str, Any] | None,
-        stop_grace_seconds: float,
-        upload_seconds: float,
-    ) -> None:
+    def __init__(self, address: str, token: str | None, headers: Mapping[str, str] | None):
         if not isinstance(address, str) or not address.startswith(("http://", "https://")):
             raise RLConfigError(
                 f"Ray address {address!r}: pass the job server's URL, e.g. "
                 "'http://head-node:8265' (the dashboard's address)."
             )
-        env = dict(runtime_env or {})
-        if "working_dir" in env:
-            raise RLConfigError(
-                "runtime_env['working_dir'] is the launcher's: ship your own modules with "
-                "runtime_env['py_modules'], or put them in the training code (source_dir)."
-            )
         self.address = address.rstrip("/")
         self.headers = dict(headers or {})
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
-        self.runtime_env = env
-        self.stop_grace = stop_grace_seconds
-        self.upload_seconds = upload_seconds
         self.parsed: dict[str, ParsedLog] = {}
         self.stopping: set[str] = set()
         self.lock = threading.Lock()
-
-    def submission(self, request: Mapping[str, Any], package: str) -> dict[str, Any]:
-        cpus, gpus = resources.entrypoint_resources(request["ResourceConfig"])
-        env = dict(self.runtime_env)
-        env_vars = dict(env.get("env_vars") or {})
-        # Ray's supervisor SIGKILLs a stopped job this long after SIGTERM: the grace SageMaker
-        # gives the entry point, plus the time to package the artifacts.
-        env_vars["RAY_JOB_STOP_WAIT_TIME_S"] = str(int(self.stop_grace + self.upload_seconds))
-        env.update(working_dir=f"gcs://{package}", env_vars=env_vars)
-        body: dict[str, Any] = {
-            "entrypoint": _ENTRYPOINT,
-            "submission_id": request["TrainingJobName"],
-            "runtime_env": env,
-            "metadata": {REQUEST_KEY: json.dumps(dict(request), sort_keys=True)},
-            "entrypoint_num_cpus": cpus,
-        }
-        if gpus:
-            body["entrypoint_num_gpus"] = gpus
-        return body
-
-    def spec(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        cpus, gpus = resources.entrypoint_resources(request["ResourceConfig"])
-        return {
-            "request": dict(request),
-            "stop_grace": self.stop_grace,
-            "num_cpus": max(1, int(cpus)),
-            "num_gpus": int(gpus),
-        }
-
-    def validate(self, request: Mapping[str, Any]) -> str:
-        name = validate_name(request.get("TrainingJobName", ""), kind="training job name")
-        for key in ("AlgorithmSpecification", "OutputDataConfig", "ResourceConfig"):
-            if key not in request:
-                raise RLConfigError(
-                    f"CreateTrainingJob request without {key}: build it with training_request()."
-                )
-        if "MaxRuntimeInSeconds" not in request.get("StoppingCondition", {}):
-            raise RLConfigError(
-                "CreateTrainingJob request without StoppingCondition.MaxRuntimeInSeconds: build "
-                "it with training_request()."
-            )
-        resources.entrypoint_resources(request["ResourceConfig"])
-        uris = [str(request["OutputDataConfig"]["S3OutputPath"])]
-        submit = request.get("HyperParameters", {}).get("sagemaker_submit_directory")
-        if not submit:
-            raise RLConfigError(
-                "The Ray backend needs the code as sagemaker_submit_directory (a file:// or "
-                "s3:// sourcedir.tar.gz the cluster can read): fit() puts it there."
-            )
-        uris.append(str(hp.decode_value(submit)))
-        uris += [
-            str(c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", ""))
-            for c in request.get("InputDataConfig", [])
-        ]
-        for uri in uris:
-            if not uri.startswith(("file://", "s3://")):
-                raise RLConfigError(
-                    f"{uri!r}: the Ray cluster reads and writes file:// (a filesystem every node "
-                    "shares) or s3:// locations only."
-                )
-        return name
 
     def info(self, name: str, response: httpx.Response) -> dict[str, Any]:
         if response.status_code == 404:
@@ -234,6 +109,19 @@ class _Jobs:
             return {k: list(v) for k, v in parsed.metrics.items()}
 
 
+def _served(method: Callable[..., _R]) -> Callable[..., _R]:
+    """``method`` of the ``Backend`` protocol, called on the backend's ``serving`` (same name,
+    signature and docstring: the protocol's, so the two cannot drift apart)."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def forward(self: Any, /, *args: Any, **kwargs: Any) -> _R:
+        result: _R = getattr(self.serving, name)(*args, **kwargs)
+        return result
+
+    return forward
+
+
 class RayBackend:
     """Train on a Ray cluster through its job server (``address``: e.g. ``http://head:8265``).
 
@@ -259,7 +147,12 @@ class RayBackend:
         serving: LocalBackend | None = None,
         region: str | None = None,
     ) -> None:
-        self._jobs = _Jobs(address, token, headers, runtime_env, stop_grace_seconds, upload_seconds)
+        self._jobs = _Jobs(address, token, headers)
+        self._submission = Submission(
+            runtime_env=dict(runtime_env or {}),
+            stop_grace=stop_grace_seconds,
+            upload_seconds=upload_seconds,
+        )
         self.address = self._jobs.address
         self.storage = storage.rstrip("/") if storage else None
         self._serving = serving
@@ -328,7 +221,7 @@ class RayBackend:
     # ------------------------------------------------------------------------- training
     def validate_training_request(self, request: Mapping[str, Any]) -> None:
         """Bad input, then a taken name: refused before anything is uploaded or submitted."""
-        name = self._jobs.validate(request)
+        name = self._submission.validate(request)
         if self._call("GET", f"/api/jobs/{name}").status_code != 404:
             raise ResourceExistsError(
                 f"Training job {name!r} already exists on the Ray cluster: training job names "
@@ -338,13 +231,13 @@ class RayBackend:
     def create_training_job(self, **request: Any) -> dict[str, Any]:
         self.validate_training_request(request)
         name = str(request["TrainingJobName"])
-        package, data = job_package(self._jobs.spec(request))
+        package, data = self._submission.package(request)
         path = f"/api/packages/gcs/{package}"
         if self._call("GET", path).status_code != 200:
             uploaded = self._call("PUT", path, content=data)
             if uploaded.status_code != 200:
                 raise _error(uploaded, f"Uploading the launcher of training job {name!r}")
-        submitted = self._call("POST", "/api/jobs/", json=self._jobs.submission(request, package))
+        submitted = self._call("POST", "/api/jobs/", json=self._submission.body(request, package))
         if submitted.status_code != 200:
             # Two submitters raced for the name: the loser's job exists under it now.
             if self._call("GET", f"/api/jobs/{name}").status_code == 200:
@@ -419,49 +312,22 @@ class RayBackend:
         info = self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
         return [dict(tag) for tag in info["_request"].get("Tags", [])]
 
-    # -------------------------------------------------------- models and endpoints: local
-    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
-        return self.serving.repack_model(model_data, code, uri)
-
-    # Models, endpoint configs and endpoints live on the serving backend (docs/RAY.md).
-    def create_model(self, **request: Any) -> dict[str, Any]:
-        return self.serving.create_model(**request)
-
-    def describe_model(self, name: str) -> ModelDescription:
-        return self.serving.describe_model(name)
-
-    def delete_model(self, name: str) -> None:
-        self.serving.delete_model(name)
-
-    def list_models(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
-        return self.serving.list_models(**filters)
-
-    def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        return self.serving.create_endpoint_config(**request)
-
-    def describe_endpoint_config(self, name: str) -> EndpointConfigDescription:
-        return self.serving.describe_endpoint_config(name)
-
-    def delete_endpoint_config(self, name: str) -> None:
-        self.serving.delete_endpoint_config(name)
-
-    def create_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.serving.create_endpoint(**request)
-
-    def update_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.serving.update_endpoint(**request)
-
-    def describe_endpoint(self, name: str) -> EndpointDescription:
-        return self.serving.describe_endpoint(name)
-
-    def delete_endpoint(self, name: str) -> None:
-        self.serving.delete_endpoint(name)
-
-    def list_endpoints(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
-        return self.serving.list_endpoints(**filters)
-
-    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.serving.invoke_endpoint(**request)
+    # ------------------------------------------- models and endpoints: the serving backend's
+    # Each is the Backend protocol's method, forwarded to ``serving`` (docs/RAY.md, "Serving").
+    repack_model = _served(Backend.repack_model)
+    create_model = _served(Backend.create_model)
+    describe_model = _served(Backend.describe_model)
+    delete_model = _served(Backend.delete_model)
+    list_models = _served(Backend.list_models)
+    create_endpoint_config = _served(Backend.create_endpoint_config)
+    describe_endpoint_config = _served(Backend.describe_endpoint_config)
+    delete_endpoint_config = _served(Backend.delete_endpoint_config)
+    create_endpoint = _served(Backend.create_endpoint)
+    update_endpoint = _served(Backend.update_endpoint)
+    describe_endpoint = _served(Backend.describe_endpoint)
+    delete_endpoint = _served(Backend.delete_endpoint)
+    list_endpoints = _served(Backend.list_endpoints)
+    invoke_endpoint = _served(Backend.invoke_endpoint)
 
 
 class AsyncRayBackend:
@@ -478,7 +344,7 @@ class AsyncRayBackend:
         headers: Mapping[str, str] | None = None,
         serving: LocalBackend | None = None,
     ) -> None:
-        self._jobs = _Jobs(address, token, headers, None, DEFAULT_STOP_GRACE_SECONDS, 0.0)
+        self._jobs = _Jobs(address, token, headers)
         self.address = self._jobs.address
         self._serving = serving
 
