@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import threading
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
@@ -26,16 +26,11 @@ import httpx
 
 from rl_provider.backends.base import Backend, ListFilter, ListQuery
 from rl_provider.backends.local import transfer
-from rl_provider.backends.ray.logs import ParsedLog, split_log
-from rl_provider.backends.ray.state import ARN, REQUEST_KEY, describe
+from rl_provider.backends.ray.state import ARN, REQUEST_KEY
 from rl_provider.backends.ray.submission import Submission
+from rl_provider.backends.ray.tracking import JobTracker, http_error
 from rl_provider.core.jobs import EndpointDescription, TrainingJobDescription
-from rl_provider.exceptions import (
-    BackendError,
-    JobNotFoundError,
-    ResourceExistsError,
-    RLConfigError,
-)
+from rl_provider.exceptions import BackendError, ResourceExistsError, RLConfigError
 
 if TYPE_CHECKING:
     from rl_provider.backends.local import LocalBackend
@@ -46,67 +41,6 @@ DEFAULT_STOP_GRACE_SECONDS = 120.0
 DEFAULT_UPLOAD_SECONDS = 120.0
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _R = TypeVar("_R")
-
-
-def _error(response: httpx.Response, what: str) -> BackendError:
-    text = response.text.strip()[:500]
-    if response.status_code in (401, 403):
-        return BackendError(
-            f"{what}: the Ray job server refused the token (HTTP {response.status_code}): pass "
-            "the cluster's token (RayBackend(token=...), the connection's password)."
-        )
-    return BackendError(f"{what}: HTTP {response.status_code} from the Ray job server: {text}")
-
-
-class _Jobs:
-    """The response reading both twins share, and what they remember of each job (no I/O)."""
-
-    def __init__(self, address: str, token: str | None, headers: Mapping[str, str] | None):
-        if not isinstance(address, str) or not address.startswith(("http://", "https://")):
-            raise RLConfigError(
-                f"Ray address {address!r}: pass the job server's URL, e.g. "
-                "'http://head-node:8265' (the dashboard's address)."
-            )
-        self.address = address.rstrip("/")
-        self.headers = dict(headers or {})
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
-        self.parsed: dict[str, ParsedLog] = {}
-        self.stopping: set[str] = set()
-        self.lock = threading.Lock()
-
-    def info(self, name: str, response: httpx.Response) -> dict[str, Any]:
-        if response.status_code == 404:
-            raise JobNotFoundError(
-                f"Training job {name!r} is not on the Ray cluster at {self.address} (if it was "
-                "submitted there, the cluster lost it: a head restarted without GCS fault "
-                "tolerance keeps no jobs)."
-            )
-        if response.status_code != 200:
-            raise _error(response, f"Describing training job {name!r}")
-        info: dict[str, Any] = response.json()
-        raw = (info.get("metadata") or {}).get(REQUEST_KEY)
-        info["_request"] = json.loads(raw) if raw else {}
-        return info
-
-    def describe(self, name: str, info: dict[str, Any], logs: str) -> TrainingJobDescription:
-        with self.lock:
-            parsed = self.parsed.setdefault(name, ParsedLog())
-            parsed.feed(logs)
-            return describe(name, info, parsed, stop_requested=name in self.stopping)
-
-    def logs(self, name: str, response: httpx.Response) -> str:
-        if response.status_code == 404:
-            raise JobNotFoundError(f"Training job {name!r} is not on the Ray cluster.")
-        if response.status_code != 200:
-            raise _error(response, f"Reading the logs of training job {name!r}")
-        return str(response.json().get("logs") or "")
-
-    def metrics(self, name: str, logs: str) -> dict[str, list[tuple[float, float]]]:
-        with self.lock:
-            parsed = self.parsed.setdefault(name, ParsedLog())
-            parsed.feed(logs)
-            return {k: list(v) for k, v in parsed.metrics.items()}
 
 
 def _served(method: Callable[..., _R]) -> Callable[..., _R]:
@@ -147,7 +81,7 @@ class RayBackend:
         serving: LocalBackend | None = None,
         region: str | None = None,
     ) -> None:
-        self._jobs = _Jobs(address, token, headers)
+        self._jobs = JobTracker(address, token, headers)
         self._submission = Submission(
             runtime_env=dict(runtime_env or {}),
             stop_grace=stop_grace_seconds,
@@ -236,7 +170,7 @@ class RayBackend:
         if self._call("GET", path).status_code != 200:
             uploaded = self._call("PUT", path, content=data)
             if uploaded.status_code != 200:
-                raise _error(uploaded, f"Uploading the launcher of training job {name!r}")
+                raise http_error(uploaded, f"Uploading the launcher of training job {name!r}")
         submitted = self._call("POST", "/api/jobs/", json=self._submission.body(request, package))
         if submitted.status_code != 200:
             # Two submitters raced for the name: the loser's job exists under it now.
@@ -244,15 +178,19 @@ class RayBackend:
                 raise ResourceExistsError(
                     f"Training job {name!r} already exists on the Ray cluster."
                 )
-            raise _error(submitted, f"Submitting training job {name!r}")
+            raise http_error(submitted, f"Submitting training job {name!r}")
         return {"TrainingJobArn": ARN.format(name)}
 
-    def _logs(self, name: str) -> str:
-        return self._jobs.logs(name, self._call("GET", f"/api/jobs/{name}/logs"))
+    def _info(self, name: str) -> dict[str, Any]:
+        return self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
+
+    def _log(self, name: str) -> str | None:
+        return self._jobs.log(name, self._call("GET", f"/api/jobs/{name}/logs"))
 
     def describe_training_job(self, name: str) -> TrainingJobDescription:
-        info = self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
-        return self._jobs.describe(name, info, self._logs(name))
+        info = self._info(name)
+        text = self._log(name) if self._jobs.wants_log(name) else None
+        return self._jobs.describe(name, info, text)
 
     def stop_training_job(self, name: str) -> None:
         """Ray sends SIGTERM to the launcher and the entry point; the launcher gives the entry
@@ -262,25 +200,28 @@ class RayBackend:
         self._jobs.stopping.add(name)
         stopped = self._call("POST", f"/api/jobs/{name}/stop")
         if stopped.status_code != 200:
-            raise _error(stopped, f"Stopping training job {name!r}")
+            raise http_error(stopped, f"Stopping training job {name!r}")
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
         """The entry point's complete lines after ``cursor`` (a character offset)."""
-        lines, _markers, offset = split_log(self._logs(name), int(cursor or 0))
-        return lines, offset
+        text = self._jobs.recent(name)
+        if text is None:
+            text = self._log(name)
+        info = None if text is not None else self._info(name)
+        return self._jobs.lines(name, text, info, cursor)
 
     def log_location(self, name: str) -> str:
         """The job's page in the Ray dashboard, which shows its log."""
         return self.dashboard_url(name)
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
-        return self._jobs.metrics(name, self._logs(name))
+        return self._jobs.metrics(name, self._log(name))
 
     def list_training_jobs(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         query = ListQuery.of(filters)
         listed = self._call("GET", "/api/jobs/")
         if listed.status_code != 200:
-            raise _error(listed, "Listing training jobs")
+            raise http_error(listed, "Listing training jobs")
         ours = sorted(
             (
                 job
@@ -309,8 +250,7 @@ class RayBackend:
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
         name = arn.rsplit("/", 1)[-1]
-        info = self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
-        return [dict(tag) for tag in info["_request"].get("Tags", [])]
+        return [dict(tag) for tag in self._info(name)["_request"].get("Tags", [])]
 
     # ------------------------------------------- models and endpoints: the serving backend's
     # Each is the Backend protocol's method, forwarded to ``serving`` (docs/RAY.md, "Serving").
@@ -330,11 +270,49 @@ class RayBackend:
     invoke_endpoint = _served(Backend.invoke_endpoint)
 
 
+_ClientKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass
+class _Shared:
+    client: httpx.AsyncClient
+    users: int = 0
+
+
+@dataclass
+class _LoopClients:
+    """One event loop's shared clients, and the parked generator that closes them."""
+
+    clients: dict[_ClientKey, _Shared] = field(default_factory=dict)
+    closer: AsyncGenerator[None, None] | None = None
+
+    async def park(self) -> None:
+        """Close the clients still open when the loop ends: ``asyncio.run`` (the triggerer's
+        too) closes every live async generator (``loop.shutdown_asyncgens``) while its loop
+        still runs."""
+
+        async def closer() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                # The generator refers to the loop (its finalizer hook): let both go.
+                self.closer = None
+                shared, self.clients = list(self.clients.values()), {}
+                for entry in shared:
+                    await entry.client.aclose()
+
+        self.closer = closer()
+        await self.closer.__anext__()
+
+
 class AsyncRayBackend:
     """The triggers' twin: the same calls on one ``httpx.AsyncClient`` per event loop and
-    address, shared by every trigger of the process (O(1) descriptors per trigger)."""
+    address, shared by every trigger of the process (O(1) descriptors per trigger) and closed
+    by the ``aclose()`` of its last user, or when the loop ends (``_LoopClients.park``)."""
 
-    _clients: dict[tuple[int, str, tuple[tuple[str, str], ...]], httpx.AsyncClient] = {}
+    _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(
         self,
@@ -344,38 +322,73 @@ class AsyncRayBackend:
         headers: Mapping[str, str] | None = None,
         serving: LocalBackend | None = None,
     ) -> None:
-        self._jobs = _Jobs(address, token, headers)
+        self._jobs = JobTracker(address, token, headers)
         self.address = self._jobs.address
         self._serving = serving
+        self._key: _ClientKey = (self.address, tuple(sorted(self._jobs.headers.items())))
+        self._held: asyncio.AbstractEventLoop | None = None  # the loop whose client it uses
 
-    def _client(self) -> httpx.AsyncClient:
+    async def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        key = (id(loop), self.address, tuple(sorted(self._jobs.headers.items())))
-        client = self._clients.get(key)
-        if client is None or client.is_closed:
-            client = self._clients[key] = httpx.AsyncClient(
-                base_url=self.address, headers=self._jobs.headers, timeout=_TIMEOUT
-            )
-        return client
+        ours = self._loops.get(loop)
+        if ours is None:
+            ours = self._loops[loop] = _LoopClients()
+            await ours.park()
+        shared = ours.clients.get(self._key)
+        if shared is None:
+            shared = ours.clients[self._key] = _Shared(self._new_client())
+        elif shared.client.is_closed:
+            shared.client = self._new_client()
+        if self._held is not loop:
+            self._release()
+            shared.users += 1
+            self._held = loop
+        return shared.client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.address, headers=self._jobs.headers, timeout=_TIMEOUT
+        )
+
+    def _release(self) -> httpx.AsyncClient | None:
+        """Stop using the shared client; return it when this was its last user."""
+        loop, self._held = self._held, None
+        ours = self._loops.get(loop) if loop is not None else None
+        shared = ours.clients.get(self._key) if ours is not None else None
+        if ours is None or shared is None:
+            return None
+        shared.users -= 1
+        if shared.users > 0:
+            return None
+        del ours.clients[self._key]
+        return shared.client
 
     async def _call(self, method: str, path: str) -> httpx.Response:
         try:
-            return await self._client().request(method, path)
+            return await (await self._client()).request(method, path)
         except httpx.HTTPError as err:
             raise BackendError(
                 f"The Ray job server at {self.address} did not answer: {err}"
             ) from err
 
-    async def _logs(self, name: str) -> str:
-        return self._jobs.logs(name, await self._call("GET", f"/api/jobs/{name}/logs"))
+    async def _info(self, name: str) -> dict[str, Any]:
+        return self._jobs.info(name, await self._call("GET", f"/api/jobs/{name}"))
+
+    async def _log(self, name: str) -> str | None:
+        return self._jobs.log(name, await self._call("GET", f"/api/jobs/{name}/logs"))
 
     async def describe_training_job(self, name: str) -> TrainingJobDescription:
-        info = self._jobs.info(name, await self._call("GET", f"/api/jobs/{name}"))
-        return self._jobs.describe(name, info, await self._logs(name))
+        info = await self._info(name)
+        text = await self._log(name) if self._jobs.wants_log(name) else None
+        return self._jobs.describe(name, info, text)
 
     async def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
-        lines, _markers, offset = split_log(await self._logs(name), int(cursor or 0))
-        return lines, offset
+        text = self._jobs.recent(name)
+        if text is None:
+            text = await self._log(name)
+        return self._jobs.lines(
+            name, text, None if text is not None else await self._info(name), cursor
+        )
 
     async def stop_training_job(self, name: str) -> None:
         if (await self.describe_training_job(name)).is_terminal:
@@ -383,7 +396,7 @@ class AsyncRayBackend:
         self._jobs.stopping.add(name)
         stopped = await self._call("POST", f"/api/jobs/{name}/stop")
         if stopped.status_code != 200:
-            raise _error(stopped, f"Stopping training job {name!r}")
+            raise http_error(stopped, f"Stopping training job {name!r}")
 
     async def describe_endpoint(self, name: str) -> EndpointDescription:
         from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
@@ -392,4 +405,7 @@ class AsyncRayBackend:
         return await AsyncLocalBackend(serving).describe_endpoint(name)
 
     async def aclose(self) -> None:
-        """The shared client stays open for the process's other triggers."""
+        """Close the shared client if no other trigger of this loop uses it."""
+        client = self._release()
+        if client is not None:
+            await client.aclose()
