@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from rl_provider.backends.local import LocalBackend
+from rl_provider.backends.ray import RayBackend
 from rl_provider.backends.ray.devcluster import LocalRayCluster, start_cluster
 
 
@@ -24,3 +27,17 @@ def ray_cluster() -> Iterator[LocalRayCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def ray_backend(cluster: LocalRayCluster, tmp_path: Path) -> RayBackend:
+    """A ``RayBackend`` on ``cluster`` for one test: storage is a file:// directory (the nodes
+    share this machine's disk), a 3 s stop grace, models and endpoints in a local home of the
+    test's own."""
+    return RayBackend(
+        cluster.dashboard_url,
+        token=cluster.token,
+        storage=(tmp_path / "storage").as_uri(),
+        stop_grace_seconds=3,
+        upload_seconds=30,
+        serving=LocalBackend(tmp_path / "home"),
+    )

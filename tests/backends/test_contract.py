@@ -36,6 +36,7 @@ from rl_provider.exceptions import (
     ResourceBusyError,
     RLConfigError,
 )
+from tests.backends.conftest import ray_backend
 from tests.backends.sagemaker.conftest import (  # noqa: F401  # pytest fixtures
     FAST_RETRY,
     REGION,
@@ -110,7 +111,7 @@ def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Contract:
             "instance_type": "ml.m5.large",
         }
     elif kind == "ray":
-        backend = _ray_backend(request, tmp_path)
+        backend = ray_backend(request.getfixturevalue("ray_cluster"), tmp_path)
         options = {
             "toolkit": "ray",
             "toolkit_version": "2.60.0",
@@ -130,20 +131,6 @@ def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Contract:
         )
 
     return Contract(kind, backend, estimator, lambda base: f"{base}-{suffix}", pause)
-
-
-def _ray_backend(request: pytest.FixtureRequest, tmp_path: Path) -> RayBackend:
-    """The session's cluster; storage is a file:// directory the cluster's nodes share (this
-    machine's), models and endpoints go to a local home of the test's own."""
-    cluster = request.getfixturevalue("ray_cluster")
-    return RayBackend(
-        cluster.dashboard_url,
-        token=cluster.token,
-        storage=(tmp_path / "storage").as_uri(),
-        stop_grace_seconds=3,
-        upload_seconds=30,
-        serving=LocalBackend(tmp_path / "home"),
-    )
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
@@ -260,7 +247,7 @@ def full(request: pytest.FixtureRequest, tmp_path: Path) -> FullContract:
         backend: Any = (
             LocalBackend(tmp_path / "home")
             if request.param == "local"
-            else _ray_backend(request, tmp_path)
+            else ray_backend(request.getfixturevalue("ray_cluster"), tmp_path)
         )
         return FullContract(backend, data.as_uri(), "local", None, f"{{}}-{suffix}".format)
     backend = SageMakerBackend(

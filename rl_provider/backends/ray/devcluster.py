@@ -1,7 +1,8 @@
 """A throw-away Ray cluster on this machine: a head and worker nodes, each a ``ray start
---block`` in its own process group, every port free, token auth on, its own temp dir and HOME.
+--block`` in its own process group, every port free, token auth on, a temp dir (shared by its
+nodes) and HOME of its own.
 
-Used by the tests (``tests/backends/ray/conftest.py``), ``tools/ray_cluster_demo.py`` and
+Used by the tests (``tests/backends/conftest.py``), ``tools/ray_cluster_demo.py`` and
 ``bench/ray_overhead.py``. Never ``ray stop``: that kills every Ray process of the user, other
 clusters included; ``stop()`` kills this cluster's process groups only.
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rl_provider.backends.local import LocalBackend
-from rl_provider.backends.ray.backend import RayBackend
 from rl_provider.backends.ray.devcluster import LocalRayCluster, start_cluster
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.core.lifecycle import Outcome, TrainingFollower, follow_to_end
+from tests.backends.conftest import ray_backend
 from tests.backends.ray.test_ray_backend import SLEEPER, _environ, _estimator, _wait, _wait_for
 
 pytestmark = pytest.mark.slow
@@ -52,12 +51,7 @@ def _job_processes(name: str) -> list[psutil.Process]:
 def test_job_on_a_node_that_dies_fails_saying_the_cluster_lost_it(
     small_cluster: LocalRayCluster, tmp_path: Path
 ) -> None:
-    backend = RayBackend(
-        small_cluster.dashboard_url,
-        token=small_cluster.token,
-        storage=(tmp_path / "storage").as_uri(),
-        serving=LocalBackend(tmp_path / "home"),
-    )
+    backend = ray_backend(small_cluster, tmp_path)
     _estimator(backend, tmp_path, SLEEPER).fit(job_name="ray-lost", wait=False)
     _wait_for(lambda: "up" in backend.read_logs("ray-lost")[0], 90)
     entry = next(

@@ -1,4 +1,4 @@
-"""The Ray backend on a real two-node Ray cluster (tests/backends/ray/conftest.py): tiny entry
+"""The Ray backend on a real two-node Ray cluster (tests/backends/conftest.py): tiny entry
 points, through RLEstimator and the backend, no mocks."""
 
 from __future__ import annotations
@@ -14,25 +14,18 @@ from typing import Any
 import pytest
 
 from rl_provider import RLEstimator
-from rl_provider.backends.local import LocalBackend
 from rl_provider.backends.ray.backend import RayBackend
 from rl_provider.backends.ray.devcluster import LocalRayCluster
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.exceptions import ResourceExistsError, RLConfigError
+from tests.backends.conftest import ray_backend
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def backend(ray_cluster: LocalRayCluster, tmp_path: Path) -> RayBackend:
-    return RayBackend(
-        ray_cluster.dashboard_url,
-        token=ray_cluster.token,
-        storage=(tmp_path / "storage").as_uri(),
-        stop_grace_seconds=3,
-        upload_seconds=30,
-        serving=LocalBackend(tmp_path / "home"),
-    )
+    return ray_backend(ray_cluster, tmp_path)
 
 
 def _estimator(backend: RayBackend, tmp_path: Path, script: str, **kwargs: Any) -> RLEstimator:
