@@ -207,8 +207,7 @@ class RayBackend:
         text = self._jobs.recent(name)
         if text is None:
             text = self._log(name)
-        info = None if text is not None else self._info(name)
-        return self._jobs.lines(name, text, info, cursor)
+        return self._jobs.lines(name, text, cursor)
 
     def log_location(self, name: str) -> str:
         """The job's page in the Ray dashboard, which shows its log."""
@@ -386,9 +385,7 @@ class AsyncRayBackend:
         text = self._jobs.recent(name)
         if text is None:
             text = await self._log(name)
-        return self._jobs.lines(
-            name, text, None if text is not None else await self._info(name), cursor
-        )
+        return self._jobs.lines(name, text, cursor)
 
     async def stop_training_job(self, name: str) -> None:
         if (await self.describe_training_job(name)).is_terminal:

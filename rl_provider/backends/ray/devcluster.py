@@ -250,13 +250,28 @@ def start_cluster(
     head_cpus: int | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> LocalRayCluster:
-    """Start a cluster under a short temp dir (Ray limits its socket paths' length)."""
-    root = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
-    os.chmod(root, 0o700)
-    cluster = LocalRayCluster(root=root, token=secrets.token_hex(16), extra_env=extra_env or {})
-    try:
-        cluster.start(nodes=nodes, cpus_per_node=cpus_per_node, head_cpus=head_cpus)
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+    """Start a cluster under a short temp dir (Ray limits its socket paths' length).
+
+    Ray takes its ports as numbers, so another process may bind one between our check that it
+    is free and Ray's bind; a node that exits at start (``RuntimeError``) is retried once with
+    new ports.
+    """
+    retries = 1
+    while True:
+        root = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
+        os.chmod(root, 0o700)
+        cluster = LocalRayCluster(
+            root=root, token=secrets.token_hex(16), extra_env=dict(extra_env or {})
+        )
+        try:
+            cluster.start(nodes=nodes, cpus_per_node=cpus_per_node, head_cpus=head_cpus)
+        except RuntimeError:
+            cluster.stop()
+            if retries == 0:
+                raise
+            retries -= 1
+            continue
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster

@@ -9,6 +9,7 @@ never again for a job whose log was read after Ray called it ended (the state is
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,8 @@ from rl_provider.backends.ray.logs import ParsedLog, split_log
 from rl_provider.backends.ray.state import REQUEST_KEY, TERMINAL, describe
 from rl_provider.core.jobs import TrainingJobDescription
 from rl_provider.exceptions import BackendError, JobNotFoundError, RLConfigError
+
+log = logging.getLogger(__name__)
 
 
 def http_error(response: httpx.Response, what: str) -> BackendError:
@@ -98,20 +101,16 @@ class JobTracker:
             recent, self._recent = self._recent, None
         return recent[1] if recent is not None and recent[0] == name else None
 
-    def lines(
-        self, name: str, text: str | None, info: dict[str, Any] | None, cursor: Any
-    ) -> tuple[list[str], Any]:
-        """``read_logs``: the lines of ``text`` after ``cursor``. Without a text (its node is
-        gone), ``info`` (fetched then) says whether that is the end (an ended job: no lines)."""
-        if text is not None:
-            lines, _markers, offset = split_log(text, int(cursor or 0))
-            return lines, offset
-        if info is not None and str(info.get("status")) in TERMINAL:
+    def lines(self, name: str, text: str | None, cursor: Any) -> tuple[list[str], Any]:
+        """``read_logs``: the lines of ``text`` after ``cursor``. Without a text (the node of
+        the job's driver is unreachable) no lines and the same cursor: the state comes from
+        describe (which says Failed once Ray has called the node dead), and lines not read yet
+        are read if the log comes back."""
+        if text is None:
+            log.warning("The log of training job %s is unreachable (its node is down?).", name)
             return [], cursor
-        raise BackendError(
-            f"The Ray job server could not read the log of training job {name!r} (the node of "
-            "its driver is unreachable); try again."
-        )
+        lines, _markers, offset = split_log(text, int(cursor or 0))
+        return lines, offset
 
     def metrics(self, name: str, text: str | None) -> dict[str, list[tuple[float, float]]]:
         with self.lock:

@@ -13,9 +13,9 @@ import pytest
 
 from rl_provider.backends.ray.devcluster import LocalRayCluster, start_cluster
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
-from rl_provider.core.lifecycle import Outcome, TrainingFollower, follow_to_end
+from rl_provider.core.lifecycle import Lines, Outcome, TrainingFollower, follow_to_end
 from tests.backends.conftest import ray_backend
-from tests.backends.ray.test_ray_backend import SLEEPER, _environ, _estimator, _wait, _wait_for
+from tests.backends.ray.test_ray_backend import SLEEPER, _environ, _estimator, _wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -62,23 +62,30 @@ def test_job_on_a_node_that_dies_fails_saying_the_cluster_lost_it(
     # Ray's `sh -c`, the launcher and the entry point.
     assert {entry.pid, driver.pid} < {p.pid for p in _job_processes("ray-lost")}
 
+    # Followed as the operator and the trigger do, from the cursor after "up": through the
+    # seconds when the node is dead but Ray does not know yet (its log already unreachable).
+    _, cursor = backend.read_logs("ray-lost")
+    lines: list[str] = []
     killed = time.monotonic()
     small_cluster.kill_node(1)  # the worker: the only node with CPUs, so the driver's
-    description = _wait(backend, "ray-lost", timeout=90)
+    outcome = follow_to_end(
+        TrainingFollower("ray-lost", cursor=cursor, deadline=time.time() + 90),
+        backend,
+        sleep=lambda: time.sleep(0.5),
+        report=lambda step: lines.extend(step.lines) if isinstance(step, Lines) else None,
+    )
     lost_after = time.monotonic() - killed
+    assert outcome.outcome is Outcome.FAILED
+    description = outcome.description
     assert description.training_job_status is TrainingJobStatus.FAILED
     assert description.secondary_status is SecondaryStatus.FAILED
     reason = description.failure_reason or ""
     assert reason.startswith("InternalServerError: the Ray cluster lost the job: "), reason
     assert "node has died" in reason
     print(f"Failed {lost_after:.1f}s after the node was killed: {reason.splitlines()[0]}")
-
-    # The log went with the node: following the job still ends (no error), and every line
-    # read before stays read once.
-    outcome = follow_to_end(
-        TrainingFollower("ray-lost"), backend, sleep=lambda: None, report=lambda step: None
-    )
-    assert outcome.outcome is Outcome.FAILED
+    # The log went with the node: no line came twice, and describe and read_logs still answer.
+    assert "up" not in lines
+    assert backend.describe_training_job("ray-lost").failure_reason == reason
     assert backend.read_logs("ray-lost", outcome.cursor) == ([], outcome.cursor)
     # Ray's supervisor died with the node; the launcher (in a session of its own) noticed and
     # left no process behind.
