@@ -11,16 +11,20 @@ and the trigger's CPU per poll, measured in one run on a local two-node cluster.
    total / direct total (target <= 1.05).
 2. The trigger's poll: ``AsyncRayBackend.describe_training_job`` + ``read_logs`` (what
    ``RLTrainingJobTrigger`` does each ``check_interval``) on a finished job with its whole log,
-   CPU time of this process per poll (median of rounds).
+   CPU time of this process per poll (median of rounds); and while following a running job
+   that logs ``LOG_RATE`` lines a second, the way the trigger does (the core's follower, a
+   cursor, a poll every ``FOLLOW_SECONDS``): CPU time per poll, HTTP calls per poll.
 
     .venv/bin/python bench/ray_overhead.py            # 3 pairs of ~30 s jobs
     .venv/bin/python bench/ray_overhead.py --quick    # 1 short pair
+    .venv/bin/python bench/ray_overhead.py --polls    # the trigger's polls only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import shutil
@@ -41,6 +45,15 @@ REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "dags" / "cartpole"
 # The same for both paths; a poll costs the head CPU on these 2 cores, so not a tight loop.
 POLL_SECONDS = 1.0
+FOLLOW_SECONDS = 0.5
+LOG_RATE = 200  # lines a second (an RLlib job at verbose logging)
+LOGGER = f"""
+import time
+for i in range({LOG_RATE} * 20):
+    print(f"step {{i}} episode_return_mean: {{i * 0.5}} and some more text of a typical line")
+    if i % {LOG_RATE // 10} == 0:
+        time.sleep(0.1)
+"""
 
 
 def hyperparameters(iterations: int) -> dict[str, object]:
@@ -144,11 +157,69 @@ def trigger_cpu_per_poll(cluster: LocalRayCluster, name: str, polls: int) -> flo
     return asyncio.run(run())
 
 
+def trigger_cpu_following(backend: RayBackend, cluster: LocalRayCluster, scratch: Path) -> str:
+    """Follow a running job as the trigger does; CPU and HTTP calls of this process per poll."""
+    import httpx
+
+    from rl_provider.core.lifecycle import Describe, Lines, Pause, ReadLogs, TrainingFollower
+
+    source = scratch / "logger"
+    source.mkdir()
+    (source / "train.py").write_text(LOGGER)
+    RLEstimator(
+        "train.py", source_dir=str(source), image_uri="ray:2", instance_type="ray", backend=backend
+    ).fit(job_name="bench-follow", wait=False)
+    calls = 0
+
+    async def count(request: httpx.Request) -> None:
+        nonlocal calls
+        calls += 1
+
+    async def follow() -> tuple[float, int, int]:
+        twin = AsyncRayBackend(cluster.dashboard_url, token=cluster.token)
+        client = twin._client()
+        if inspect.isawaitable(client):  # an async method since the clients are closed
+            client = await client
+        client.event_hooks["request"].append(count)
+        steps = TrainingFollower("bench-follow").steps()
+        reply: object = None
+        polls = lines = 0
+        cpu = 0.0
+        try:
+            while True:
+                step = steps.send(reply)
+                reply = None
+                before = os.times()
+                if isinstance(step, Describe):
+                    polls += 1
+                    reply = await twin.describe_training_job("bench-follow")
+                elif isinstance(step, ReadLogs):
+                    reply = await twin.read_logs("bench-follow", step.cursor)
+                elif isinstance(step, Pause):
+                    await asyncio.sleep(FOLLOW_SECONDS)
+                elif isinstance(step, Lines):
+                    lines += len(step.lines)
+                after = os.times()
+                cpu += after.user + after.system - before.user - before.system
+        except StopIteration:
+            pass
+        finally:
+            await twin.aclose()
+        return cpu, polls, lines
+
+    cpu, polls, lines = asyncio.run(follow())
+    return (
+        f"following a running job ({lines} lines, {polls} polls): "
+        f"{cpu / polls * 1e3:.2f} ms CPU and {calls / polls:.2f} HTTP calls per poll"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short pair")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=10, help="PPO iterations (~30 s)")
+    parser.add_argument("--polls", action="store_true", help="the trigger's polls only")
     args = parser.parse_args()
     pairs, iterations = (1, 2) if args.quick else (args.pairs, args.iterations)
     started = time.monotonic()
@@ -159,6 +230,16 @@ def main() -> None:
         backend = RayBackend(
             cluster.dashboard_url, token=cluster.token, storage=(scratch / "storage").as_uri()
         )
+        if args.polls:
+            print(f"  trigger poll, {trigger_cpu_following(backend, cluster, scratch)}")
+            lines = len(backend.read_logs("bench-follow")[0])
+            cpu = statistics.median(
+                trigger_cpu_per_poll(cluster, "bench-follow", 20) for _ in range(3)
+            )
+            print(
+                f"  trigger poll (describe + read_logs, {lines}-line log): {cpu * 1e3:.2f} ms CPU"
+            )
+            return
         ours: list[float] = []
         theirs: list[float] = []
         after_cli: list[float] = []

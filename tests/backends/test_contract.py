@@ -1,5 +1,6 @@
-"""The backend contract, run against every backend: local, SageMaker (moto server) and the
-in-memory fake of ``tests/fakes.py``. A new backend is added to ``BACKENDS`` and passes this
+"""The backend contract, run against every backend: local, SageMaker (moto server), Ray (the
+real two-node cluster of ``tests/backends/conftest.py``, started only when a Ray case runs) and
+the in-memory fake of ``tests/fakes.py``. A new backend is added to ``BACKENDS`` and passes this
 suite before anything else.
 
 Every protocol method has one signature on every backend (checked by introspection), and the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ import pytest
 from rl_provider import RLEstimator
 from rl_provider.backends.base import AsyncBackend, Backend, TrainingBackend
 from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
+from rl_provider.backends.ray import AsyncRayBackend, RayBackend
 from rl_provider.backends.sagemaker import AsyncSageMakerBackend, SageMakerBackend
 from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.core.lifecycle import Lines, Outcome, TrainingFollower, follow_to_end
@@ -33,6 +36,7 @@ from rl_provider.exceptions import (
     ResourceBusyError,
     RLConfigError,
 )
+from tests.backends.conftest import ray_backend
 from tests.backends.sagemaker.conftest import (  # noqa: F401  # pytest fixtures
     FAST_RETRY,
     REGION,
@@ -43,9 +47,9 @@ from tests.backends.sagemaker.conftest import (  # noqa: F401  # pytest fixtures
 )
 from tests.fakes import InMemoryBackend
 
-BACKENDS = ["local", "sagemaker", "memory"]
+BACKENDS = ["local", "sagemaker", "memory", "ray"]
 #: The backends that implement the whole ``Backend`` (the fake implements ``TrainingBackend``).
-FULL_BACKENDS = ["local", "sagemaker"]
+FULL_BACKENDS = ["local", "sagemaker", "ray"]
 
 SCRIPT = """
 print("episode_reward_mean: 1.5", flush=True)
@@ -59,6 +63,8 @@ class Contract:
     backend: Any
     estimator: Callable[..., RLEstimator]
     unique: Callable[[str], str]
+    #: Seconds between two polls while following a job (a real cluster is not polled flat out).
+    pause: float = 0.0
 
 
 def _protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
@@ -82,6 +88,7 @@ def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Contract:
     suffix = uuid.uuid4().hex[:8]
     kind = request.param
     backend: Any
+    pause = 0.0
     if kind == "local":
         backend = LocalBackend(tmp_path / "home", stop_grace_seconds=5.0)
         options: dict[str, Any] = {
@@ -103,6 +110,15 @@ def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Contract:
             "role": ROLE,
             "instance_type": "ml.m5.large",
         }
+    elif kind == "ray":
+        backend = ray_backend(request.getfixturevalue("ray_cluster"), tmp_path)
+        options = {
+            "toolkit": "ray",
+            "toolkit_version": "2.60.0",
+            "framework": "pytorch",
+            "instance_type": "ray",
+        }
+        pause = 0.3
     else:
         store = tmp_path / "uploads"
         store.mkdir()
@@ -114,15 +130,11 @@ def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Contract:
             entry_point="train.py", source_dir=str(src), backend=backend, **{**options, **kwargs}
         )
 
-    return Contract(kind, backend, estimator, lambda base: f"{base}-{suffix}")
+    return Contract(kind, backend, estimator, lambda base: f"{base}-{suffix}", pause)
 
 
-@pytest.mark.parametrize("kind", [*BACKENDS, "ray"])
+@pytest.mark.parametrize("kind", BACKENDS)
 def test_every_method_has_the_protocol_signature(kind: str) -> None:
-    # Ray's training methods (its models and endpoints are the local backend's, by delegation;
-    # its behaviour runs against a real cluster in tests/backends/ray/).
-    from rl_provider.backends.ray import RayBackend
-
     cls = {
         "local": LocalBackend,
         "sagemaker": SageMakerBackend,
@@ -141,7 +153,11 @@ def test_every_method_has_the_protocol_signature(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", FULL_BACKENDS)
 def test_every_async_method_has_the_protocol_signature(kind: str) -> None:
-    cls = {"local": AsyncLocalBackend, "sagemaker": AsyncSageMakerBackend}[kind]
+    cls = {
+        "local": AsyncLocalBackend,
+        "sagemaker": AsyncSageMakerBackend,
+        "ray": AsyncRayBackend,
+    }[kind]
     for name, wanted in _protocol_methods(AsyncBackend).items():
         method = getattr(cls, name, None)
         assert inspect.iscoroutinefunction(method), f"{cls.__name__}.{name} is not async"
@@ -158,7 +174,7 @@ def test_training_job_through_the_core_follower(contract: Contract) -> None:
     outcome = follow_to_end(
         TrainingFollower(name),
         backend,
-        sleep=lambda: None,
+        sleep=lambda: time.sleep(contract.pause),
         report=lambda step: lines.extend(step.lines) if isinstance(step, Lines) else None,
     )
     assert outcome.outcome is Outcome.SUCCESS
@@ -171,8 +187,11 @@ def test_training_job_through_the_core_follower(contract: Contract) -> None:
     # Logs: a read from the follower's cursor brings nothing twice.
     again, _ = backend.read_logs(name, outcome.cursor)
     assert again == []
-    if contract.kind == "local":  # the only backend here that runs the script
-        assert "done" in lines
+    if contract.kind in ("local", "ray"):  # the backends here that run the script
+        assert lines.count("done") == 1
+        # The default MetricDefinitions of a Ray toolkit match the script's line.
+        assert [v for _, v in backend.metrics(name)["episode_reward_mean"]] == [1.5]
+        assert description.final_metrics["episode_reward_mean"] == 1.5
     location = backend.log_location(name)
     assert name in location
     assert isinstance(backend.metrics(name), dict)
@@ -222,12 +241,15 @@ class FullContract:
 @pytest.fixture(params=FULL_BACKENDS)
 def full(request: pytest.FixtureRequest, tmp_path: Path) -> FullContract:
     suffix = uuid.uuid4().hex[:8]
-    if request.param == "local":
+    if request.param in ("local", "ray"):
         data = tmp_path / "model.tar.gz"
         data.write_bytes(b"")
-        return FullContract(
-            LocalBackend(tmp_path / "home"), data.as_uri(), "local", None, f"{{}}-{suffix}".format
+        backend: Any = (
+            LocalBackend(tmp_path / "home")
+            if request.param == "local"
+            else ray_backend(request.getfixturevalue("ray_cluster"), tmp_path)
         )
+        return FullContract(backend, data.as_uri(), "local", None, f"{{}}-{suffix}".format)
     backend = SageMakerBackend(
         client_factory=request.getfixturevalue("moto_factory"), region_name=REGION, retry=FAST_RETRY
     )
@@ -249,7 +271,7 @@ def test_models_and_endpoint_configs(full: FullContract) -> None:
     assert backend.describe_model(model).model_name == model
     names = [m["ModelName"] for m in backend.list_models(NameContains=model)["Models"]]
     assert model in names
-    if isinstance(backend, LocalBackend):  # moto ignores ListModels' NameContains
+    if not isinstance(backend, SageMakerBackend):  # moto ignores ListModels' NameContains
         assert names == [model]
     assert len(backend.list_models(MaxResults=1)["Models"]) == 1
 

@@ -3,8 +3,9 @@
 ``create_training_job(**request)`` submits a Ray job whose ``submission_id`` is the
 TrainingJobName; its entrypoint is the launcher (``launcher.py``), which travels with the job in
 its ``runtime_env`` ``working_dir`` together with the stdlib-only modules it reuses, so the cluster
-needs nothing of ours installed. Plain HTTP through httpx (no ``import ray`` here): one client per
-backend, and in the async twin one ``httpx.AsyncClient`` per process shared by every trigger.
+needs nothing of ours installed (``submission.py`` builds what is sent). Plain HTTP through httpx
+(no ``import ray`` here): one client per backend, and in the async twin one ``httpx.AsyncClient``
+per event loop shared by every trigger.
 
 Serving is the local backend's: a model trained on Ray deploys on this machine (its
 ``model.tar.gz`` is at a file:// or s3:// location the machine reads), so the model and endpoint
@@ -14,36 +15,22 @@ methods delegate to ``serving`` (a ``LocalBackend`` unless given). docs/RAY.md.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
-import json
-import threading
-import zipfile
-from collections.abc import Mapping
+import functools
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
-from rl_provider.backends.base import ListFilter, ListQuery
+from rl_provider.backends.base import Backend, ListFilter, ListQuery
 from rl_provider.backends.local import transfer
-from rl_provider.backends.ray import resources
-from rl_provider.backends.ray.logs import ParsedLog, split_log
-from rl_provider.backends.ray.state import ARN, REQUEST_KEY, describe
-from rl_provider.core import hyperparameters as hp
-from rl_provider.core.jobs import (
-    EndpointConfigDescription,
-    EndpointDescription,
-    ModelDescription,
-    TrainingJobDescription,
-)
-from rl_provider.core.naming import validate_name
-from rl_provider.exceptions import (
-    BackendError,
-    JobNotFoundError,
-    ResourceExistsError,
-    RLConfigError,
-)
+from rl_provider.backends.ray.state import ARN, REQUEST_KEY
+from rl_provider.backends.ray.submission import Submission
+from rl_provider.backends.ray.tracking import JobTracker, http_error
+from rl_provider.core.jobs import EndpointDescription, TrainingJobDescription
+from rl_provider.exceptions import BackendError, ResourceExistsError, RLConfigError
 
 if TYPE_CHECKING:
     from rl_provider.backends.local import LocalBackend
@@ -53,6 +40,7 @@ DEFAULT_STOP_GRACE_SECONDS = 120.0
 # Time Ray leaves the launcher after the grace to package and upload the artifacts.
 DEFAULT_UPLOAD_SECONDS = 120.0
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+<<<<<<< HEAD
 _ROOT = Path(__file__).resolve().parents[3]  # the directory holding the rl_provider package
 # The launcher and the stdlib-only modules it imports: what travels with each job.
 _SHIPPED = (
@@ -75,164 +63,22 @@ _PACKAGES = (
     "rl_provider/backends/ray",
 )
 _ENTRYPOINT = "python -m rl_provider.backends.ray.launcher spec.json"
+=======
+_R = TypeVar("_R")
+>>>>>>> ray
 
 
-def job_package(spec: Mapping[str, Any]) -> tuple[str, bytes]:
-    """(``_ray_pkg_<hash>.zip``, its bytes): the job's working_dir, built deterministically.
+def _served(method: Callable[..., _R]) -> Callable[..., _R]:
+    """``method`` of the ``Backend`` protocol, called on the backend's ``serving`` (same name,
+    signature and docstring: the protocol's, so the two cannot drift apart)."""
+    name = method.__name__
 
-    The packages' ``__init__`` files are empty: the real ones would import the rest of
-    rl_provider (and airflow-side modules) that the launcher never needs.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        entries: list[tuple[str, bytes]] = [(f"{p}/__init__.py", b"") for p in _PACKAGES]
-        entries += [(path, (_ROOT / path).read_bytes()) for path in _SHIPPED]
-        entries.append(("spec.json", json.dumps(spec, sort_keys=True).encode()))
-        for path, data in entries:
-            info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data, zipfile.ZIP_DEFLATED)
-    data = buffer.getvalue()
-    return f"_ray_pkg_{hashlib.sha256(data).hexdigest()[:32]}.zip", data
+    @functools.wraps(method)
+    def forward(self: Any, /, *args: Any, **kwargs: Any) -> _R:
+        result: _R = getattr(self.serving, name)(*args, **kwargs)
+        return result
 
-
-def _error(response: httpx.Response, what: str) -> BackendError:
-    text = response.text.strip()[:500]
-    if response.status_code in (401, 403):
-        return BackendError(
-            f"{what}: the Ray job server refused the token (HTTP {response.status_code}): pass "
-            "the cluster's token (RayBackend(token=...), the connection's password)."
-        )
-    return BackendError(f"{what}: HTTP {response.status_code} from the Ray job server: {text}")
-
-
-class _Jobs:
-    """The request building and response reading both twins share (no I/O)."""
-
-    def __init__(
-        self,
-        address: str,
-        token: str | None,
-        headers: Mapping[str, str] | None,
-        runtime_env: Mapping[str, Any] | None,
-        stop_grace_seconds: float,
-        upload_seconds: float,
-    ) -> None:
-        if not isinstance(address, str) or not address.startswith(("http://", "https://")):
-            raise RLConfigError(
-                f"Ray address {address!r}: pass the job server's URL, e.g. "
-                "'http://head-node:8265' (the dashboard's address)."
-            )
-        env = dict(runtime_env or {})
-        if "working_dir" in env:
-            raise RLConfigError(
-                "runtime_env['working_dir'] is the launcher's: ship your own modules with "
-                "runtime_env['py_modules'], or put them in the training code (source_dir)."
-            )
-        self.address = address.rstrip("/")
-        self.headers = dict(headers or {})
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
-        self.runtime_env = env
-        self.stop_grace = stop_grace_seconds
-        self.upload_seconds = upload_seconds
-        self.parsed: dict[str, ParsedLog] = {}
-        self.stopping: set[str] = set()
-        self.lock = threading.Lock()
-
-    def submission(self, request: Mapping[str, Any], package: str) -> dict[str, Any]:
-        cpus, gpus = resources.entrypoint_resources(request["ResourceConfig"])
-        env = dict(self.runtime_env)
-        env_vars = dict(env.get("env_vars") or {})
-        # Ray's supervisor SIGKILLs a stopped job this long after SIGTERM: the grace SageMaker
-        # gives the entry point, plus the time to package the artifacts.
-        env_vars["RAY_JOB_STOP_WAIT_TIME_S"] = str(int(self.stop_grace + self.upload_seconds))
-        env.update(working_dir=f"gcs://{package}", env_vars=env_vars)
-        body: dict[str, Any] = {
-            "entrypoint": _ENTRYPOINT,
-            "submission_id": request["TrainingJobName"],
-            "runtime_env": env,
-            "metadata": {REQUEST_KEY: json.dumps(dict(request), sort_keys=True)},
-            "entrypoint_num_cpus": cpus,
-        }
-        if gpus:
-            body["entrypoint_num_gpus"] = gpus
-        return body
-
-    def spec(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        cpus, gpus = resources.entrypoint_resources(request["ResourceConfig"])
-        return {
-            "request": dict(request),
-            "stop_grace": self.stop_grace,
-            "num_cpus": max(1, int(cpus)),
-            "num_gpus": int(gpus),
-        }
-
-    def validate(self, request: Mapping[str, Any]) -> str:
-        name = validate_name(request.get("TrainingJobName", ""), kind="training job name")
-        for key in ("AlgorithmSpecification", "OutputDataConfig", "ResourceConfig"):
-            if key not in request:
-                raise RLConfigError(
-                    f"CreateTrainingJob request without {key}: build it with training_request()."
-                )
-        if "MaxRuntimeInSeconds" not in request.get("StoppingCondition", {}):
-            raise RLConfigError(
-                "CreateTrainingJob request without StoppingCondition.MaxRuntimeInSeconds: build "
-                "it with training_request()."
-            )
-        resources.entrypoint_resources(request["ResourceConfig"])
-        uris = [str(request["OutputDataConfig"]["S3OutputPath"])]
-        submit = request.get("HyperParameters", {}).get("sagemaker_submit_directory")
-        if not submit:
-            raise RLConfigError(
-                "The Ray backend needs the code as sagemaker_submit_directory (a file:// or "
-                "s3:// sourcedir.tar.gz the cluster can read): fit() puts it there."
-            )
-        uris.append(str(hp.decode_value(submit)))
-        uris += [
-            str(c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", ""))
-            for c in request.get("InputDataConfig", [])
-        ]
-        for uri in uris:
-            if not uri.startswith(("file://", "s3://")):
-                raise RLConfigError(
-                    f"{uri!r}: the Ray cluster reads and writes file:// (a filesystem every node "
-                    "shares) or s3:// locations only."
-                )
-        return name
-
-    def info(self, name: str, response: httpx.Response) -> dict[str, Any]:
-        if response.status_code == 404:
-            raise JobNotFoundError(
-                f"Training job {name!r} is not on the Ray cluster at {self.address} (if it was "
-                "submitted there, the cluster lost it: a head restarted without GCS fault "
-                "tolerance keeps no jobs)."
-            )
-        if response.status_code != 200:
-            raise _error(response, f"Describing training job {name!r}")
-        info: dict[str, Any] = response.json()
-        raw = (info.get("metadata") or {}).get(REQUEST_KEY)
-        info["_request"] = json.loads(raw) if raw else {}
-        return info
-
-    def describe(self, name: str, info: dict[str, Any], logs: str) -> TrainingJobDescription:
-        with self.lock:
-            parsed = self.parsed.setdefault(name, ParsedLog())
-            parsed.feed(logs)
-            return describe(name, info, parsed, stop_requested=name in self.stopping)
-
-    def logs(self, name: str, response: httpx.Response) -> str:
-        if response.status_code == 404:
-            raise JobNotFoundError(f"Training job {name!r} is not on the Ray cluster.")
-        if response.status_code != 200:
-            raise _error(response, f"Reading the logs of training job {name!r}")
-        return str(response.json().get("logs") or "")
-
-    def metrics(self, name: str, logs: str) -> dict[str, list[tuple[float, float]]]:
-        with self.lock:
-            parsed = self.parsed.setdefault(name, ParsedLog())
-            parsed.feed(logs)
-            return {k: list(v) for k, v in parsed.metrics.items()}
+    return forward
 
 
 class RayBackend:
@@ -260,7 +106,12 @@ class RayBackend:
         serving: LocalBackend | None = None,
         region: str | None = None,
     ) -> None:
-        self._jobs = _Jobs(address, token, headers, runtime_env, stop_grace_seconds, upload_seconds)
+        self._jobs = JobTracker(address, token, headers)
+        self._submission = Submission(
+            runtime_env=dict(runtime_env or {}),
+            stop_grace=stop_grace_seconds,
+            upload_seconds=upload_seconds,
+        )
         self.address = self._jobs.address
         self.storage = storage.rstrip("/") if storage else None
         self._serving = serving
@@ -329,7 +180,7 @@ class RayBackend:
     # ------------------------------------------------------------------------- training
     def validate_training_request(self, request: Mapping[str, Any]) -> None:
         """Bad input, then a taken name: refused before anything is uploaded or submitted."""
-        name = self._jobs.validate(request)
+        name = self._submission.validate(request)
         if self._call("GET", f"/api/jobs/{name}").status_code != 404:
             raise ResourceExistsError(
                 f"Training job {name!r} already exists on the Ray cluster: training job names "
@@ -339,28 +190,32 @@ class RayBackend:
     def create_training_job(self, **request: Any) -> dict[str, Any]:
         self.validate_training_request(request)
         name = str(request["TrainingJobName"])
-        package, data = job_package(self._jobs.spec(request))
+        package, data = self._submission.package(request)
         path = f"/api/packages/gcs/{package}"
         if self._call("GET", path).status_code != 200:
             uploaded = self._call("PUT", path, content=data)
             if uploaded.status_code != 200:
-                raise _error(uploaded, f"Uploading the launcher of training job {name!r}")
-        submitted = self._call("POST", "/api/jobs/", json=self._jobs.submission(request, package))
+                raise http_error(uploaded, f"Uploading the launcher of training job {name!r}")
+        submitted = self._call("POST", "/api/jobs/", json=self._submission.body(request, package))
         if submitted.status_code != 200:
             # Two submitters raced for the name: the loser's job exists under it now.
             if self._call("GET", f"/api/jobs/{name}").status_code == 200:
                 raise ResourceExistsError(
                     f"Training job {name!r} already exists on the Ray cluster."
                 )
-            raise _error(submitted, f"Submitting training job {name!r}")
+            raise http_error(submitted, f"Submitting training job {name!r}")
         return {"TrainingJobArn": ARN.format(name)}
 
-    def _logs(self, name: str) -> str:
-        return self._jobs.logs(name, self._call("GET", f"/api/jobs/{name}/logs"))
+    def _info(self, name: str) -> dict[str, Any]:
+        return self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
+
+    def _log(self, name: str) -> str | None:
+        return self._jobs.log(name, self._call("GET", f"/api/jobs/{name}/logs"))
 
     def describe_training_job(self, name: str) -> TrainingJobDescription:
-        info = self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
-        return self._jobs.describe(name, info, self._logs(name))
+        info = self._info(name)
+        text = self._log(name) if self._jobs.wants_log(name) else None
+        return self._jobs.describe(name, info, text)
 
     def stop_training_job(self, name: str) -> None:
         """Ray sends SIGTERM to the launcher and the entry point; the launcher gives the entry
@@ -370,25 +225,27 @@ class RayBackend:
         self._jobs.stopping.add(name)
         stopped = self._call("POST", f"/api/jobs/{name}/stop")
         if stopped.status_code != 200:
-            raise _error(stopped, f"Stopping training job {name!r}")
+            raise http_error(stopped, f"Stopping training job {name!r}")
 
     def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
         """The entry point's complete lines after ``cursor`` (a character offset)."""
-        lines, _markers, offset = split_log(self._logs(name), int(cursor or 0))
-        return lines, offset
+        text = self._jobs.recent(name)
+        if text is None:
+            text = self._log(name)
+        return self._jobs.lines(name, text, cursor)
 
     def log_location(self, name: str) -> str:
         """The job's page in the Ray dashboard, which shows its log."""
         return self.dashboard_url(name)
 
     def metrics(self, name: str) -> dict[str, list[tuple[float, float]]]:
-        return self._jobs.metrics(name, self._logs(name))
+        return self._jobs.metrics(name, self._log(name))
 
     def list_training_jobs(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
         query = ListQuery.of(filters)
         listed = self._call("GET", "/api/jobs/")
         if listed.status_code != 200:
-            raise _error(listed, "Listing training jobs")
+            raise http_error(listed, "Listing training jobs")
         ours = sorted(
             (
                 job
@@ -417,59 +274,69 @@ class RayBackend:
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
         name = arn.rsplit("/", 1)[-1]
-        info = self._jobs.info(name, self._call("GET", f"/api/jobs/{name}"))
-        return [dict(tag) for tag in info["_request"].get("Tags", [])]
+        return [dict(tag) for tag in self._info(name)["_request"].get("Tags", [])]
 
-    # -------------------------------------------------------- models and endpoints: local
-    def repack_model(self, model_data: str, code: Path | str, uri: str) -> str:
-        return self.serving.repack_model(model_data, code, uri)
+    # ------------------------------------------- models and endpoints: the serving backend's
+    # Each is the Backend protocol's method, forwarded to ``serving`` (docs/RAY.md, "Serving").
+    repack_model = _served(Backend.repack_model)
+    create_model = _served(Backend.create_model)
+    describe_model = _served(Backend.describe_model)
+    delete_model = _served(Backend.delete_model)
+    list_models = _served(Backend.list_models)
+    create_endpoint_config = _served(Backend.create_endpoint_config)
+    describe_endpoint_config = _served(Backend.describe_endpoint_config)
+    delete_endpoint_config = _served(Backend.delete_endpoint_config)
+    create_endpoint = _served(Backend.create_endpoint)
+    update_endpoint = _served(Backend.update_endpoint)
+    describe_endpoint = _served(Backend.describe_endpoint)
+    delete_endpoint = _served(Backend.delete_endpoint)
+    list_endpoints = _served(Backend.list_endpoints)
+    invoke_endpoint = _served(Backend.invoke_endpoint)
 
-    # Models, endpoint configs and endpoints live on the serving backend (docs/RAY.md).
-    def create_model(self, **request: Any) -> dict[str, Any]:
-        return self.serving.create_model(**request)
 
-    def describe_model(self, name: str) -> ModelDescription:
-        return self.serving.describe_model(name)
+_ClientKey = tuple[str, tuple[tuple[str, str], ...]]
 
-    def delete_model(self, name: str) -> None:
-        self.serving.delete_model(name)
 
-    def list_models(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
-        return self.serving.list_models(**filters)
+@dataclass
+class _Shared:
+    client: httpx.AsyncClient
+    users: int = 0
 
-    def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        return self.serving.create_endpoint_config(**request)
 
-    def describe_endpoint_config(self, name: str) -> EndpointConfigDescription:
-        return self.serving.describe_endpoint_config(name)
+@dataclass
+class _LoopClients:
+    """One event loop's shared clients, and the parked generator that closes them."""
 
-    def delete_endpoint_config(self, name: str) -> None:
-        self.serving.delete_endpoint_config(name)
+    clients: dict[_ClientKey, _Shared] = field(default_factory=dict)
+    closer: AsyncGenerator[None, None] | None = None
 
-    def create_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.serving.create_endpoint(**request)
+    async def park(self) -> None:
+        """Close the clients still open when the loop ends: ``asyncio.run`` (the triggerer's
+        too) closes every live async generator (``loop.shutdown_asyncgens``) while its loop
+        still runs."""
 
-    def update_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.serving.update_endpoint(**request)
+        async def closer() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                # The generator refers to the loop (its finalizer hook): let both go.
+                self.closer = None
+                shared, self.clients = list(self.clients.values()), {}
+                for entry in shared:
+                    await entry.client.aclose()
 
-    def describe_endpoint(self, name: str) -> EndpointDescription:
-        return self.serving.describe_endpoint(name)
-
-    def delete_endpoint(self, name: str) -> None:
-        self.serving.delete_endpoint(name)
-
-    def list_endpoints(self, **filters: Unpack[ListFilter]) -> dict[str, Any]:
-        return self.serving.list_endpoints(**filters)
-
-    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.serving.invoke_endpoint(**request)
+        self.closer = closer()
+        await self.closer.__anext__()
 
 
 class AsyncRayBackend:
     """The triggers' twin: the same calls on one ``httpx.AsyncClient`` per event loop and
-    address, shared by every trigger of the process (O(1) descriptors per trigger)."""
+    address, shared by every trigger of the process (O(1) descriptors per trigger) and closed
+    by the ``aclose()`` of its last user, or when the loop ends (``_LoopClients.park``)."""
 
-    _clients: dict[tuple[int, str, tuple[tuple[str, str], ...]], httpx.AsyncClient] = {}
+    _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(
         self,
@@ -479,38 +346,71 @@ class AsyncRayBackend:
         headers: Mapping[str, str] | None = None,
         serving: LocalBackend | None = None,
     ) -> None:
-        self._jobs = _Jobs(address, token, headers, None, DEFAULT_STOP_GRACE_SECONDS, 0.0)
+        self._jobs = JobTracker(address, token, headers)
         self.address = self._jobs.address
         self._serving = serving
+        self._key: _ClientKey = (self.address, tuple(sorted(self._jobs.headers.items())))
+        self._held: asyncio.AbstractEventLoop | None = None  # the loop whose client it uses
 
-    def _client(self) -> httpx.AsyncClient:
+    async def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        key = (id(loop), self.address, tuple(sorted(self._jobs.headers.items())))
-        client = self._clients.get(key)
-        if client is None or client.is_closed:
-            client = self._clients[key] = httpx.AsyncClient(
-                base_url=self.address, headers=self._jobs.headers, timeout=_TIMEOUT
-            )
-        return client
+        ours = self._loops.get(loop)
+        if ours is None:
+            ours = self._loops[loop] = _LoopClients()
+            await ours.park()
+        shared = ours.clients.get(self._key)
+        if shared is None:
+            shared = ours.clients[self._key] = _Shared(self._new_client())
+        elif shared.client.is_closed:
+            shared.client = self._new_client()
+        if self._held is not loop:
+            self._release()
+            shared.users += 1
+            self._held = loop
+        return shared.client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.address, headers=self._jobs.headers, timeout=_TIMEOUT
+        )
+
+    def _release(self) -> httpx.AsyncClient | None:
+        """Stop using the shared client; return it when this was its last user."""
+        loop, self._held = self._held, None
+        ours = self._loops.get(loop) if loop is not None else None
+        shared = ours.clients.get(self._key) if ours is not None else None
+        if ours is None or shared is None:
+            return None
+        shared.users -= 1
+        if shared.users > 0:
+            return None
+        del ours.clients[self._key]
+        return shared.client
 
     async def _call(self, method: str, path: str) -> httpx.Response:
         try:
-            return await self._client().request(method, path)
+            return await (await self._client()).request(method, path)
         except httpx.HTTPError as err:
             raise BackendError(
                 f"The Ray job server at {self.address} did not answer: {err}"
             ) from err
 
-    async def _logs(self, name: str) -> str:
-        return self._jobs.logs(name, await self._call("GET", f"/api/jobs/{name}/logs"))
+    async def _info(self, name: str) -> dict[str, Any]:
+        return self._jobs.info(name, await self._call("GET", f"/api/jobs/{name}"))
+
+    async def _log(self, name: str) -> str | None:
+        return self._jobs.log(name, await self._call("GET", f"/api/jobs/{name}/logs"))
 
     async def describe_training_job(self, name: str) -> TrainingJobDescription:
-        info = self._jobs.info(name, await self._call("GET", f"/api/jobs/{name}"))
-        return self._jobs.describe(name, info, await self._logs(name))
+        info = await self._info(name)
+        text = await self._log(name) if self._jobs.wants_log(name) else None
+        return self._jobs.describe(name, info, text)
 
     async def read_logs(self, name: str, cursor: Any = None) -> tuple[list[str], Any]:
-        lines, _markers, offset = split_log(await self._logs(name), int(cursor or 0))
-        return lines, offset
+        text = self._jobs.recent(name)
+        if text is None:
+            text = await self._log(name)
+        return self._jobs.lines(name, text, cursor)
 
     async def stop_training_job(self, name: str) -> None:
         if (await self.describe_training_job(name)).is_terminal:
@@ -518,7 +418,7 @@ class AsyncRayBackend:
         self._jobs.stopping.add(name)
         stopped = await self._call("POST", f"/api/jobs/{name}/stop")
         if stopped.status_code != 200:
-            raise _error(stopped, f"Stopping training job {name!r}")
+            raise http_error(stopped, f"Stopping training job {name!r}")
 
     async def describe_endpoint(self, name: str) -> EndpointDescription:
         from rl_provider.backends.local import AsyncLocalBackend, LocalBackend
@@ -527,4 +427,7 @@ class AsyncRayBackend:
         return await AsyncLocalBackend(serving).describe_endpoint(name)
 
     async def aclose(self) -> None:
-        """The shared client stays open for the process's other triggers."""
+        """Close the shared client if no other trigger of this loop uses it."""
+        client = self._release()
+        if client is not None:
+            await client.aclose()

@@ -1,7 +1,8 @@
 """A throw-away Ray cluster on this machine: a head and worker nodes, each a ``ray start
---block`` in its own process group, every port free, token auth on, its own temp dir and HOME.
+--block`` in its own process group, every port free, token auth on, a temp dir (shared by its
+nodes) and HOME of its own.
 
-Used by the tests (``tests/backends/ray/conftest.py``), ``tools/ray_cluster_demo.py`` and
+Used by the tests (``tests/backends/conftest.py``), ``tools/ray_cluster_demo.py`` and
 ``bench/ray_overhead.py``. Never ``ray stop``: that kills every Ray process of the user, other
 clusters included; ``stop()`` kills this cluster's process groups only.
 
@@ -71,6 +72,9 @@ class LocalRayCluster:
 
     root: Path
     token: str
+    #: More environment for every node, e.g. ``RAY_health_check_period_ms`` (Ray's system
+    #: config read from ``RAY_<name>``).
+    extra_env: dict[str, str] = field(default_factory=dict)
     dashboard_url: str = ""
     gcs_address: str = ""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -88,9 +92,18 @@ class LocalRayCluster:
             # Jobs' entrypoints run `python`: this interpreter, with Ray installed.
             PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         )
+        env.update(self.extra_env)
         return env
 
-    def start(self, nodes: int = 2, cpus_per_node: int = 2, timeout: float = 90.0) -> None:
+    def start(
+        self,
+        nodes: int = 2,
+        cpus_per_node: int = 2,
+        timeout: float = 90.0,
+        head_cpus: int | None = None,
+    ) -> None:
+        """``head_cpus=0`` keeps jobs' drivers off the head: Ray places a job that asks for
+        entrypoint resources on a node that has them."""
         (self.root / "home").mkdir(parents=True, exist_ok=True)
         token_file = self.root / "token"
         token_file.write_text(self.token)
@@ -112,7 +125,7 @@ class LocalRayCluster:
             f"--dashboard-port={dashboard_port}",
             f"--ray-client-server-port={free_port()}",
             f"--temp-dir={self.root / 'head'}",
-            f"--num-cpus={cpus_per_node}",
+            f"--num-cpus={cpus_per_node if head_cpus is None else head_cpus}",
             "--disable-usage-stats",
             *_node_ports(),
         ]
@@ -125,9 +138,12 @@ class LocalRayCluster:
                 "--block",
                 f"--address={self.gcs_address}",
                 f"--node-ip-address=127.0.0.{2 + i}",
-                # Its own temp dir too: the default /tmp/ray is shared with every other cluster
-                # on the machine (and their cleanups).
-                f"--temp-dir={self.root / f'w{i}'}",
+                # The head's temp dir, not the default /tmp/ray (shared with every other cluster
+                # on the machine and their cleanups), nor one of its own: a worker's dashboard
+                # agent reads job logs under the head's session dir (what the GCS tells it), so
+                # a job whose driver runs on this node would show the head's file. Real nodes
+                # each have the same path on their own disk.
+                f"--temp-dir={self.root / 'head'}",
                 f"--num-cpus={cpus_per_node}",
                 "--disable-usage-stats",
                 *_node_ports(),
@@ -194,6 +210,15 @@ class LocalRayCluster:
                 raise TimeoutError(f"{count} Ray nodes did not join within {timeout:g}s")
             time.sleep(0.5)
 
+    def kill_node(self, index: int) -> None:
+        """SIGKILL node ``index``'s process group (0 is the head): the node dies as with a power
+        cut, without telling the cluster (processes that left the group, e.g. a job's
+        entrypoint in its own session, live on)."""
+        process = self.processes[index]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
     def stop(self) -> None:
         """SIGTERM each node's process group, SIGKILL what is left after 3 s."""
         for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
@@ -218,14 +243,35 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def start_cluster(nodes: int = 2, cpus_per_node: int = 2) -> LocalRayCluster:
-    """Start a cluster under a short temp dir (Ray limits its socket paths' length)."""
-    root = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
-    os.chmod(root, 0o700)
-    cluster = LocalRayCluster(root=root, token=secrets.token_hex(16))
-    try:
-        cluster.start(nodes=nodes, cpus_per_node=cpus_per_node)
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+def start_cluster(
+    nodes: int = 2,
+    cpus_per_node: int = 2,
+    *,
+    head_cpus: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> LocalRayCluster:
+    """Start a cluster under a short temp dir (Ray limits its socket paths' length).
+
+    Ray takes its ports as numbers, so another process may bind one between our check that it
+    is free and Ray's bind; a node that exits at start (``RuntimeError``) is retried once with
+    new ports.
+    """
+    retries = 1
+    while True:
+        root = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
+        os.chmod(root, 0o700)
+        cluster = LocalRayCluster(
+            root=root, token=secrets.token_hex(16), extra_env=dict(extra_env or {})
+        )
+        try:
+            cluster.start(nodes=nodes, cpus_per_node=cpus_per_node, head_cpus=head_cpus)
+        except RuntimeError:
+            cluster.stop()
+            if retries == 0:
+                raise
+            retries -= 1
+            continue
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster

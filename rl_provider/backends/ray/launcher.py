@@ -71,9 +71,40 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from its 3rd field on (state, ppid, ...), None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _supervisor() -> tuple[int, str] | None:
+    """(pid, start time) of the process that started this job's session: Ray's job supervisor
+    (it runs the entrypoint under ``sh -c`` in a session of its own). None when unknown."""
+    session = os.getsid(0)
+    pid = os.getppid()
+    while pid > 1 and (stat := _proc_stat(pid)) is not None:
+        with contextlib.suppress(ProcessLookupError):
+            if os.getsid(pid) != session:
+                return pid, stat[19]  # field 22: the start time, against pid reuse
+        pid = int(stat[1])
+    return None
+
+
+def _alive(process: tuple[int, str]) -> bool:
+    stat = _proc_stat(process[0])
+    return stat is not None and stat[0] != "Z" and stat[19] == process[1]
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+class _SupervisorGone(Exception):
+    """Ray's job supervisor died under the launcher."""
 
 
 class Launcher:
@@ -92,12 +123,17 @@ class Launcher:
         self.stop = threading.Event()
         self.python = sys.executable
         self.extra_path: list[str] = []
+        # Ray's supervisor kills this session when it stops the job; when the supervisor itself
+        # dies (its node's raylet killed, the node lost), nobody would: the launcher watches it.
+        self.supervisor = _supervisor()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         try:
             return self._run()
+        except _SupervisorGone:
+            return 1  # no artifacts, no end marker: nobody collects them any more
         except BaseException as err:
             traceback.print_exc(file=sys.stdout)
             emit("end", status="Failed", secondary="Failed", reason=f"ClientError: {err}")
@@ -194,6 +230,11 @@ class Launcher:
         while child.poll() is None:
             time.sleep(0.1)
             now = time.monotonic()
+            if self.supervisor is not None and not _alive(self.supervisor):
+                # Ray has lost the job (it reports it Failed): leave no process behind.
+                _print("rl_provider: the Ray job supervisor is gone: killing the entry point")
+                _signal_group(child.pid, signal.SIGKILL)
+                raise _SupervisorGone
             if stopped is None:
                 if self.stop.is_set():
                     stopped = "Stopped"

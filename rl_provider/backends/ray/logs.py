@@ -52,6 +52,8 @@ class ParsedLog:
     metrics: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     end: dict[str, Any] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=_TAIL_LINES))
+    #: Fed a log fetched after the job ended: the whole log (it no longer grows).
+    complete: bool = False
 
     def feed(self, text: str) -> None:
         if len(text) < self.offset:  # a different job now holds the name (cannot happen today)

@@ -19,7 +19,8 @@ from rl_provider.core.jobs import TrainingJobDescription, request_echo
 
 ARN = "arn:aws:sagemaker:ray:000000000000:training-job/{}"
 REQUEST_KEY = "rl_provider_request"
-_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+# Ray's terminal job states (JobStatus.is_terminal() in ray.dashboard.modules.job.common).
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 # Ray's messages when the cluster, not the job, ended it (node death, head restart, the
 # supervisor actor gone); matched to say "the cluster lost the job" in FailureReason.
 _LOST = ("supervisor actor", "node", "died", "unexpectedly", "lost", "raylet")
@@ -88,7 +89,7 @@ def describe(
         points.append((secondary, transition["time"], transition["message"]))
     status = TrainingJobStatus.IN_PROGRESS
     reason = artifacts = None
-    if ray_status in _TERMINAL:
+    if ray_status in TERMINAL:
         status, secondary, reason, artifacts = _end_state(info, parsed)
         points.append((secondary, ended or time.time(), _MESSAGES[secondary]))
     elif stop_requested or points[-1][0] is SecondaryStatus.STOPPING:

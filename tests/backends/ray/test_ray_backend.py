@@ -1,4 +1,4 @@
-"""The Ray backend on a real two-node Ray cluster (tests/backends/ray/conftest.py): tiny entry
+"""The Ray backend on a real two-node Ray cluster (tests/backends/conftest.py): tiny entry
 points, through RLEstimator and the backend, no mocks."""
 
 from __future__ import annotations
@@ -14,25 +14,18 @@ from typing import Any
 import pytest
 
 from rl_provider import RLEstimator
-from rl_provider.backends.local import LocalBackend
 from rl_provider.backends.ray.backend import RayBackend
 from rl_provider.backends.ray.devcluster import LocalRayCluster
 from rl_provider.core.enums import SecondaryStatus, TrainingJobStatus
 from rl_provider.exceptions import ResourceExistsError, RLConfigError
+from tests.backends.conftest import ray_backend
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def backend(ray_cluster: LocalRayCluster, tmp_path: Path) -> RayBackend:
-    return RayBackend(
-        ray_cluster.dashboard_url,
-        token=ray_cluster.token,
-        storage=(tmp_path / "storage").as_uri(),
-        stop_grace_seconds=3,
-        upload_seconds=30,
-        serving=LocalBackend(tmp_path / "home"),
-    )
+    return ray_backend(ray_cluster, tmp_path)
 
 
 def _estimator(backend: RayBackend, tmp_path: Path, script: str, **kwargs: Any) -> RLEstimator:
@@ -323,3 +316,122 @@ def test_cli_lists_describes_and_prints_logs_of_ray_jobs(
     )
     assert refused.returncode != 0
     assert "token" in refused.stderr
+
+
+def _wheel(directory: Path, name: str, version: str, module: str) -> Path:
+    """A pure-Python wheel of one module, built here (no index, no build backend needed)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name.replace('-', '_')}-{version}"
+    files = {
+        f"{name.replace('-', '_')}.py": module.encode(),
+        f"{dist}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        ).encode(),
+        f"{dist}.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = [
+        f"{path},sha256="
+        f"{base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+        f"{len(data)}"
+        for path, data in files.items()
+    ]
+    files[f"{dist}.dist-info/RECORD"] = "\n".join(
+        [*record, f"{dist}.dist-info/RECORD,,", ""]
+    ).encode()
+    wheel = directory / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+REQUIRES = """
+    import os
+    from pathlib import Path
+    import rl_tiny_dep
+    Path(os.environ["SM_MODEL_DIR"], "dep.txt").write_text(rl_tiny_dep.VALUE)
+    print("imported from", rl_tiny_dep.__file__, flush=True)
+"""
+
+
+def test_requirements_txt_is_installed_for_the_entry_point(
+    backend: RayBackend, tmp_path: Path
+) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "rl-tiny-dep", "1.0", "VALUE = 'from a local wheel'\n")
+    estimator = _estimator(backend, tmp_path, REQUIRES)
+    # No index: pip finds the package only in the local directory.
+    (tmp_path / "src" / "requirements.txt").write_text(
+        f"--no-index\n--find-links {wheels}\nrl-tiny-dep==1.0\n"
+    )
+    estimator.fit(job_name="ray-requirements", wait=False)
+    description = _wait(backend, "ray-requirements")
+    assert description.training_job_status is TrainingJobStatus.COMPLETED, (
+        description.failure_reason
+    )
+    assert _members(description.model_data or "")["dep.txt"] == b"from a local wheel"
+    lines = backend.read_logs("ray-requirements")[0]
+    assert any(line.startswith("Installing requirements.txt into ") for line in lines)
+    # From the job's own --target directory, not from this interpreter's site-packages.
+    imported = next(line for line in lines if line.startswith("imported from "))
+    assert "/requirements/rl_tiny_dep.py" in imported
+
+
+def test_requirements_txt_that_fails_to_install_fails_the_job(
+    backend: RayBackend, tmp_path: Path
+) -> None:
+    estimator = _estimator(backend, tmp_path, REQUIRES)
+    (tmp_path / "src" / "requirements.txt").write_text("--no-index\nrl-tiny-dep==9.9\n")
+    estimator.fit(job_name="ray-requirements-bad", wait=False)
+    description = _wait(backend, "ray-requirements-bad")
+    assert description.training_job_status is TrainingJobStatus.FAILED
+    assert "pip install -r requirements.txt failed" in (description.failure_reason or "")
+    assert "rl-tiny-dep==9.9" in (description.failure_reason or "")
+
+
+def test_async_twins_share_one_client_per_loop_closed_by_its_last_user(
+    ray_cluster: LocalRayCluster,
+) -> None:
+    import asyncio
+    import gc
+
+    from rl_provider.backends.ray import AsyncRayBackend
+    from rl_provider.exceptions import JobNotFoundError
+
+    def twin() -> AsyncRayBackend:
+        return AsyncRayBackend(ray_cluster.dashboard_url, token=ray_cluster.token)
+
+    async def two_triggers() -> None:
+        first, second = twin(), twin()
+        for backend in (first, second):
+            with pytest.raises(JobNotFoundError):  # a real call through the shared client
+                await backend.describe_training_job("ray-never-submitted")
+        clients = AsyncRayBackend._loops[asyncio.get_running_loop()].clients
+        (shared,) = clients.values()
+        assert shared.users == 2
+        await first.aclose()
+        assert not shared.client.is_closed  # the second trigger still uses it
+        await second.aclose()
+        assert shared.client.is_closed
+        assert clients == {}
+
+    async def never_closed() -> Any:
+        backend = twin()
+        with pytest.raises(JobNotFoundError):
+            await backend.describe_training_job("ray-never-submitted")
+        (shared,) = AsyncRayBackend._loops[asyncio.get_running_loop()].clients.values()
+        assert not shared.client.is_closed
+        return shared
+
+    loops = len(AsyncRayBackend._loops)
+    asyncio.run(two_triggers())
+    # A loop that ends with its client open (nobody called aclose) closes it on its way out.
+    assert asyncio.run(never_closed()).client.is_closed
+    gc.collect()
+    assert len(AsyncRayBackend._loops) == loops  # and the ended loops are forgotten
