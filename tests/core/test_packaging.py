@@ -601,7 +601,7 @@ def test_the_ray_job_package_holds_every_module_the_launcher_imports(
     # The Ray backend ships packaging (and what it imports) as loose files with each job; a
     # module split off packaging must travel too. An interpreter without site-packages (-S) sees
     # only the stdlib and the package, as a cluster node without rl_provider installed would.
-    from rl_provider.backends.ray.backend import job_package
+    from rl_provider.backends.ray.submission import job_package
 
     _name, data = job_package({})
     with zipfile.ZipFile(io.BytesIO(data)) as archive:

@@ -40,32 +40,7 @@ DEFAULT_STOP_GRACE_SECONDS = 120.0
 # Time Ray leaves the launcher after the grace to package and upload the artifacts.
 DEFAULT_UPLOAD_SECONDS = 120.0
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-<<<<<<< HEAD
-_ROOT = Path(__file__).resolve().parents[3]  # the directory holding the rl_provider package
-# The launcher and the stdlib-only modules it imports: what travels with each job.
-_SHIPPED = (
-    "rl_provider/exceptions.py",
-    "rl_provider/core/hyperparameters.py",
-    "rl_provider/core/metrics.py",
-    "rl_provider/core/enums.py",
-    "rl_provider/core/packaging.py",
-    "rl_provider/core/extraction.py",
-    "rl_provider/backends/local/container.py",
-    "rl_provider/backends/local/transfer.py",
-    "rl_provider/backends/local/files.py",
-    "rl_provider/backends/ray/launcher.py",
-)
-_PACKAGES = (
-    "rl_provider",
-    "rl_provider/core",
-    "rl_provider/backends",
-    "rl_provider/backends/local",
-    "rl_provider/backends/ray",
-)
-_ENTRYPOINT = "python -m rl_provider.backends.ray.launcher spec.json"
-=======
 _R = TypeVar("_R")
->>>>>>> ray
 
 
 def _served(method: Callable[..., _R]) -> Callable[..., _R]:

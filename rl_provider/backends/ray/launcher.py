@@ -3,8 +3,8 @@ entry point, in the job's own process.
 
 ``python -m rl_provider.backends.ray.launcher request.json`` runs as the Ray job's entrypoint.
 It travels with the job (``runtime_env`` ``working_dir``, staged by ``RayBackend``) together with
-the stdlib-only modules it reuses (``container``, ``transfer``, ``files``, ``packaging``,
-``hyperparameters``, ``metrics``, ``enums``, ``exceptions``): the cluster needs nothing of ours
+the stdlib-only modules it imports (``submission.shipped_modules()`` follows its imports): the
+cluster needs nothing of ours
 installed, and each rule of the contract stays in one place. Standard library only (boto3 when a
 location is on S3 and the cluster has it).
 

@@ -7,11 +7,13 @@ cluster needs nothing of ours installed (docs/RAY.md, "Versions the cluster must
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,25 +25,43 @@ from rl_provider.core.naming import validate_name
 from rl_provider.exceptions import RLConfigError
 
 _ROOT = Path(__file__).resolve().parents[3]  # the directory holding the rl_provider package
-# The launcher and the stdlib-only modules it imports: what travels with each job.
-_SHIPPED = (
-    "rl_provider/exceptions.py",
-    "rl_provider/core/hyperparameters.py",
-    "rl_provider/core/metrics.py",
-    "rl_provider/core/enums.py",
-    "rl_provider/core/packaging.py",
-    "rl_provider/backends/local/container.py",
-    "rl_provider/backends/local/transfer.py",
-    "rl_provider/backends/local/files.py",
-    "rl_provider/backends/ray/launcher.py",
-)
-_PACKAGES = (
-    "rl_provider",
-    "rl_provider/core",
-    "rl_provider/backends",
-    "rl_provider/backends/local",
-    "rl_provider/backends/ray",
-)
+_LAUNCHER = "rl_provider.backends.ray.launcher"
+
+
+def _imported(tree: ast.AST, package: str) -> Iterator[str]:
+    """The rl_provider modules a module imports, at any depth but ``if TYPE_CHECKING:``."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            yield from _imported(ast.Module(body=node.orelse, type_ignores=[]), package)
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module if not node.level else f"{package}.{node.module}"
+            yield base
+            # ``from rl_provider.core import hyperparameters``: the name may be a module.
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+        yield from _imported(node, package)
+
+
+@functools.cache
+def shipped_modules() -> tuple[str, ...]:
+    """The launcher and every rl_provider module it imports, transitively: what travels with
+    each job. They must be standard library only (a test imports them without site-packages)."""
+    found: set[str] = set()
+    pending = [_LAUNCHER]
+    while pending:
+        module = pending.pop()
+        path = _ROOT / (module.replace(".", "/") + ".py")
+        if module in found or not path.is_file():
+            continue  # a package (shipped with an empty __init__) or a name, not a module
+        found.add(module)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        package = module.rpartition(".")[0]
+        pending += [name for name in _imported(tree, package) if name.startswith("rl_provider.")]
+    return tuple(sorted(found))
+
+
 _ENTRYPOINT = "python -m rl_provider.backends.ray.launcher spec.json"
 
 
@@ -53,8 +73,11 @@ def job_package(spec: Mapping[str, Any]) -> tuple[str, bytes]:
     """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        entries: list[tuple[str, bytes]] = [(f"{p}/__init__.py", b"") for p in _PACKAGES]
-        entries += [(path, (_ROOT / path).read_bytes()) for path in _SHIPPED]
+        files = [module.replace(".", "/") + ".py" for module in shipped_modules()]
+        # Every package on the way, with an empty ``__init__``.
+        packages = sorted({str(p) for path in files for p in Path(path).parents if p != Path(".")})
+        entries: list[tuple[str, bytes]] = [(f"{p}/__init__.py", b"") for p in packages]
+        entries += [(path, (_ROOT / path).read_bytes()) for path in files]
         entries.append(("spec.json", json.dumps(spec, sort_keys=True).encode()))
         for path, data in entries:
             info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
