@@ -1,6 +1,6 @@
 """A throw-away Ray cluster on this machine: a head and worker nodes, each a ``ray start
---block`` in its own process group, every port free, token auth on, a temp dir (shared by its
-nodes) and HOME of its own.
+--block`` in its own process group, every port free, token auth on, temp dirs and HOME of its
+own.
 
 Used by the tests (``tests/backends/conftest.py``), ``tools/ray_cluster_demo.py`` and
 ``bench/ray_overhead.py``. Never ``ray stop``: that kills every Ray process of the user, other
@@ -103,8 +103,9 @@ class LocalRayCluster:
         head_cpus: int | None = None,
     ) -> None:
         """``head_cpus=0`` keeps jobs' drivers off the head: Ray places a job that asks for
-        entrypoint resources on a node that has them."""
+        entrypoint resources on any node that has them (see ``_share_logs``)."""
         (self.root / "home").mkdir(parents=True, exist_ok=True)
+
         token_file = self.root / "token"
         token_file.write_text(self.token)
         token_file.chmod(0o600)
@@ -132,24 +133,36 @@ class LocalRayCluster:
         self._spawn(head, "head")
         self._wait_dashboard(timeout)
         for i in range(1, nodes):
+            self._share_logs(f"w{i}")
             worker = [
                 ray,
                 "start",
                 "--block",
                 f"--address={self.gcs_address}",
                 f"--node-ip-address=127.0.0.{2 + i}",
-                # The head's temp dir, not the default /tmp/ray (shared with every other cluster
-                # on the machine and their cleanups), nor one of its own: a worker's dashboard
-                # agent reads job logs under the head's session dir (what the GCS tells it), so
-                # a job whose driver runs on this node would show the head's file. Real nodes
-                # each have the same path on their own disk.
-                f"--temp-dir={self.root / 'head'}",
+                f"--temp-dir={self.root / f'w{i}'}",
                 f"--num-cpus={cpus_per_node}",
                 "--disable-usage-stats",
                 *_node_ports(),
             ]
             self._spawn(worker, f"worker{i}")
         self._wait_nodes(nodes, timeout)
+
+    def _share_logs(self, node: str) -> None:
+        """Give the worker temp dir ``node`` the head session's ``logs`` directory.
+
+        Each node keeps a temp dir of its own (not the default /tmp/ray, shared with every other
+        cluster on the machine and their cleanups; nor the head's: nodes sharing one share its
+        ``runtime_resources``, and one node's runtime-env agent re-extracts a ``working_dir``
+        another node's driver runs in). But a worker's dashboard agent reads a job's log under
+        the *head's* session path (what the GCS tells it), so a driver running on a worker must
+        write its log there: on real machines the paths are the same, each on its own disk.
+        """
+        session = (self.root / "head" / "session_latest").resolve()
+        logs = self.root / node / session.name / "logs"
+        logs.parent.mkdir(parents=True, exist_ok=True)
+        if not logs.is_symlink():
+            logs.symlink_to(session / "logs", target_is_directory=True)
 
     def _spawn(self, command: list[str], name: str) -> None:
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (the child keeps it)
