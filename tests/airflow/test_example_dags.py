@@ -67,9 +67,11 @@ def test_parsing_the_dag_imports_no_rl_stack():
 
 
 @pytest.fixture
-def example_dag(dags_folder):
+def example_dag(dags_folder, monkeypatch):
     """The example DAG and its entry-point code, in the DAGs folder ``dag.test()`` syncs."""
     shutil.copytree(DAGS / "cartpole", dags_folder / "cartpole", dirs_exist_ok=True)
+    # Airflow puts its DAGs folder on sys.path when it starts; this one is set after that.
+    monkeypatch.syspath_prepend(str(dags_folder))
     return Path(shutil.copy(DAGS / f"{DAG_ID}.py", dags_folder / f"{DAG_ID}.py"))
 
 
