@@ -11,6 +11,7 @@ import pytest
 from rl_provider.backends.local import LocalBackend
 from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.operators.train import deterministic_job_name
+from tests.airflow import dagkit
 from tests.airflow.dagkit import train_dag, write_entry_point
 
 LOGICAL_DATE = pendulum.datetime(2026, 3, 1, tz="UTC")
@@ -153,19 +154,8 @@ def test_max_runtime_exceeded_fails_the_task_and_says_so(
 
 
 def start_job(home, src, name: str, **hyperparameters) -> LocalBackend:
-    from rl_provider import RLEstimator
-
     backend = LocalBackend(home)
-    estimator = RLEstimator(
-        entry_point="train.py",
-        source_dir=str(src),
-        toolkit="ray",
-        toolkit_version="2.60.0",
-        framework="pytorch",
-        hyperparameters=hyperparameters,
-        backend=backend,
-    )
-    estimator.fit(wait=False, job_name=name)
+    dagkit.start_job(backend, src, name, **hyperparameters)
     return backend
 
 

@@ -18,6 +18,7 @@ from rl_provider.core.enums import TrainingJobStatus
 from rl_provider.hooks.rl import BackendSettings
 from rl_provider.triggers.endpoint import RLEndpointTrigger
 from rl_provider.triggers.training_job import RLTrainingJobTrigger
+from tests.airflow import dagkit
 from tests.airflow.dagkit import write_entry_point
 
 # Non-default values for every argument: a setting lost on the way shows up as a difference.
@@ -154,18 +155,8 @@ def local_settings(home) -> dict:
 
 
 def start_job(home, src, name, **hyperparameters) -> LocalBackend:
-    from rl_provider import RLEstimator
-
     backend = LocalBackend(home, stop_grace_seconds=5.0)
-    RLEstimator(
-        entry_point="train.py",
-        source_dir=str(src),
-        toolkit="ray",
-        toolkit_version="2.60.0",
-        framework="pytorch",
-        hyperparameters=hyperparameters,
-        backend=backend,
-    ).fit(wait=False, job_name=name)
+    dagkit.start_job(backend, src, name, **hyperparameters)
     return backend
 
 

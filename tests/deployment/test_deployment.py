@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from rl_provider import RLEstimator
 from rl_provider.backends.local import LocalBackend
 from rl_provider.core.enums import TrainingJobStatus
-from tests.airflow.dagkit import write_entry_point
+from tests.airflow.dagkit import start_job, write_entry_point
 from tests.deployment.conftest import Deployment, wait_until
 from tests.test_cli import one_line_error, tree
 
@@ -83,15 +82,7 @@ def test_conn_lists_the_jobs_of_a_connection_created_through_the_rest_api(
     src = write_entry_point(tmp_path)
     expected = {"rest-completed": "Completed", "rest-failed": "Failed"}
     for name, hyperparameters in (("rest-completed", {}), ("rest-failed", {"fail": "on purpose"})):
-        RLEstimator(
-            entry_point="train.py",
-            source_dir=str(src),
-            toolkit="ray",
-            toolkit_version="2.60.0",
-            framework="pytorch",
-            hyperparameters=hyperparameters,
-            backend=backend,
-        ).fit(wait=False, job_name=name)
+        start_job(backend, src, name, **hyperparameters)
     for name in expected:
         wait_until(
             lambda name=name: backend.describe_training_job(name).is_terminal, f"{name} ended", 60
